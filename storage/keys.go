@@ -1,0 +1,28 @@
+package storage
+
+import "fmt"
+
+// The object key layout, in one place. A block is the folder <tenant>/<block-id>/;
+// meta.json is written last, so a block without it is not visible.
+const (
+	MetaName  = "meta.json"
+	DataName  = "data.parquet"
+	IndexName = "index"
+)
+
+// BlockDir is the folder of one block, ending in "/".
+func BlockDir(tenant, blockID string) string { return tenant + "/" + blockID + "/" }
+
+// MetaKey is the key of a block's meta.json.
+func MetaKey(tenant, blockID string) string { return BlockDir(tenant, blockID) + MetaName }
+
+// DataKey is the key of a block's parquet file.
+func DataKey(tenant, blockID string) string { return BlockDir(tenant, blockID) + DataName }
+
+// IndexKey is the key of a block's row-group index.
+func IndexKey(tenant, blockID string) string { return BlockDir(tenant, blockID) + IndexName }
+
+// BloomKey is the key of one shard of a block's bloom filter.
+func BloomKey(tenant, blockID string, shard int) string {
+	return fmt.Sprintf("%sbloom-%d", BlockDir(tenant, blockID), shard)
+}
