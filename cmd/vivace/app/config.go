@@ -1,0 +1,206 @@
+package app
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/grafana/dskit/server"
+	"gopkg.in/yaml.v3"
+
+	"github.com/vivace-dev/vivace/distributor"
+	"github.com/vivace-dev/vivace/frontend"
+	"github.com/vivace-dev/vivace/ingester"
+	"github.com/vivace-dev/vivace/storage/block"
+	"github.com/vivace-dev/vivace/storage/s3"
+)
+
+// Config is the whole config file. Keys follow Tempo's where the concept is
+// the same, so a Tempo user's file mostly loads.
+type Config struct {
+	Target              string             `yaml:"target"`
+	MultitenancyEnabled bool               `yaml:"multitenancy_enabled"`
+	Server              server.Config      `yaml:"server"`
+	Distributor         distributor.Config `yaml:"distributor"`
+	Ingester            ingester.Config    `yaml:"ingester"`
+	QueryFrontend       frontend.Config    `yaml:"query_frontend"`
+	Storage             StorageConfig      `yaml:"storage"`
+	Overrides           OverridesConfig    `yaml:"overrides"`
+}
+
+// StorageConfig is storage in the config file.
+type StorageConfig struct {
+	Trace TraceStorageConfig `yaml:"trace"`
+}
+
+// TraceStorageConfig is storage.trace: the backend, the WAL and block options.
+type TraceStorageConfig struct {
+	Backend string `yaml:"backend"`
+	Local   struct {
+		Path string `yaml:"path"`
+	} `yaml:"local"`
+	S3  s3.Config `yaml:"s3"`
+	WAL struct {
+		Path string `yaml:"path"`
+	} `yaml:"wal"`
+	BlocklistPoll time.Duration      `yaml:"blocklist_poll"`
+	Block         block.WriterConfig `yaml:"block"`
+}
+
+// OverridesConfig is overrides in the config file: the limits every tenant
+// gets (Tempo's defaults.global section).
+type OverridesConfig struct {
+	Defaults struct {
+		Global struct {
+			MaxBytesPerTrace int `yaml:"max_bytes_per_trace"`
+		} `yaml:"global"`
+	} `yaml:"defaults"`
+}
+
+// MaxBytesPerTrace is the limit for tenant.
+func (o *OverridesConfig) MaxBytesPerTrace(string) int { return o.Defaults.Global.MaxBytesPerTrace }
+
+// Targets a process can run.
+const (
+	TargetAll = "all"
+)
+
+// RegisterFlagsAndApplyDefaults registers every flag and sets every default.
+func (c *Config) RegisterFlagsAndApplyDefaults(f *flag.FlagSet) {
+	f.StringVar(&c.Target, "target", TargetAll, "The role this process runs: all (monolithic).")
+	f.BoolVar(&c.MultitenancyEnabled, "multitenancy.enabled", false, "Take the tenant from the X-Scope-OrgID header; off, every request is tenant single-tenant.")
+
+	c.Server.RegisterFlags(f)
+	setDefault(f, "server.http-listen-port", "3200")
+	setDefault(f, "server.grpc-listen-port", "9095")
+
+	c.Distributor.RegisterFlagsAndApplyDefaults("distributor", f)
+	c.Ingester.RegisterFlagsAndApplyDefaults("ingester", f)
+	c.QueryFrontend.RegisterFlagsAndApplyDefaults("query-frontend", f)
+
+	t := &c.Storage.Trace
+	f.StringVar(&t.Backend, "storage.trace.backend", "local", "Where blocks are stored: local or s3.")
+	f.StringVar(&t.Local.Path, "storage.trace.local.path", "vivace-data/traces", "Directory of the local backend.")
+	f.StringVar(&t.WAL.Path, "storage.trace.wal.path", "vivace-data/wal", "Directory of the ingester's write-ahead log.")
+	f.DurationVar(&t.BlocklistPoll, "storage.trace.blocklist-poll", 30*time.Second, "How often readers list the backend's blocks.")
+	t.S3.RegisterFlagsAndApplyDefaults("storage.trace.s3", f)
+	t.Block.RegisterFlagsAndApplyDefaults("storage.trace.block.", f)
+
+	f.IntVar(&c.Overrides.Defaults.Global.MaxBytesPerTrace, "overrides.max-bytes-per-trace", 5_000_000, "Largest trace returned by ID: v1 answers 422 above it, v2 a partial trace.")
+}
+
+// setDefault changes the default of a flag another package registered.
+func setDefault(f *flag.FlagSet, name, value string) {
+	fl := f.Lookup(name)
+	if fl == nil {
+		panic("no flag " + name) // a programming error, caught by every test
+	}
+	if err := fl.Value.Set(value); err != nil {
+		panic(err)
+	}
+	fl.DefValue = value
+}
+
+// Validate checks the whole config.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Target != TargetAll {
+		errs = append(errs, fmt.Errorf("target %q: only %q (monolithic mode) is supported so far", c.Target, TargetAll))
+	}
+	t := &c.Storage.Trace
+	switch t.Backend {
+	case "local":
+		if t.Local.Path == "" {
+			errs = append(errs, errors.New("storage.trace.local.path must be set"))
+		}
+	case "s3":
+		errs = append(errs, t.S3.Validate())
+	default:
+		errs = append(errs, fmt.Errorf("storage.trace.backend %q: want local or s3", t.Backend))
+	}
+	if t.BlocklistPoll <= 0 {
+		errs = append(errs, errors.New("storage.trace.blocklist_poll must be positive"))
+	}
+	if c.Ingester.CompleteBlockTimeout <= t.BlocklistPoll {
+		errs = append(errs, fmt.Errorf("ingester.complete_block_timeout (%s) must be longer than storage.trace.blocklist_poll (%s), or flushed traces vanish until the next poll",
+			c.Ingester.CompleteBlockTimeout, t.BlocklistPoll))
+	}
+	errs = append(errs, t.Block.Validate(), c.Distributor.Validate(), c.QueryFrontend.Validate())
+	c.Ingester.WALPath, c.Ingester.Block = t.WAL.Path, t.Block
+	errs = append(errs, c.Ingester.Validate())
+	return errors.Join(errs...)
+}
+
+// Load builds the config from defaults, then the YAML file named by
+// -config.file (strict: unknown keys fail), then the other flags.
+func Load(args []string) (cfg *Config, printDefaults bool, err error) {
+	cfg = &Config{}
+	f := flag.NewFlagSet("vivace", flag.ContinueOnError)
+	cfg.RegisterFlagsAndApplyDefaults(f)
+	configFile := f.String("config.file", "", "YAML config file; flags override it.")
+	expandEnv := f.Bool("config.expand-env", false, "Replace ${VAR} and ${VAR:default} in the config file with environment variables.")
+	f.BoolVar(&printDefaults, "config.print-defaults", false, "Print the default config as YAML and exit.")
+	if err := f.Parse(args); err != nil {
+		return nil, false, err
+	}
+	if printDefaults {
+		return cfg, true, nil
+	}
+	if *configFile != "" {
+		b, err := os.ReadFile(*configFile)
+		if err != nil {
+			return nil, false, fmt.Errorf("read config file: %w", err)
+		}
+		if *expandEnv {
+			b = expandEnvVars(b)
+		}
+		if err := decodeYAML(b, cfg); err != nil {
+			return nil, false, fmt.Errorf("config file %s: %w", *configFile, err)
+		}
+		// Flags given on the command line win over the file.
+		if err := f.Parse(args); err != nil {
+			return nil, false, err
+		}
+	}
+	return cfg, false, cfg.Validate()
+}
+
+func decodeYAML(b []byte, cfg *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	// An empty file decodes to io.EOF: it means all defaults.
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:([^}]*))?\}`)
+
+// expandEnvVars replaces ${VAR} and ${VAR:default}, as Tempo does.
+func expandEnvVars(b []byte) []byte {
+	return envRef.ReplaceAllFunc(b, func(m []byte) []byte {
+		parts := envRef.FindSubmatch(m)
+		if v, ok := os.LookupEnv(string(parts[1])); ok {
+			return []byte(v)
+		}
+		return parts[3]
+	})
+}
+
+// DefaultYAML renders a config as YAML.
+func DefaultYAML(cfg *Config) ([]byte, error) {
+	var b strings.Builder
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(cfg); err != nil {
+		return nil, err
+	}
+	return []byte(b.String()), nil
+}

@@ -1,0 +1,320 @@
+// Package otlp receives OTLP traces over gRPC (:4317) and HTTP (:4318,
+// /v1/traces, protobuf or JSON, gzip or not). Protobuf requests are passed on
+// as received bytes: the distributor routes them without decoding the spans.
+package otlp
+
+import (
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/grafana/dskit/services"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/vivace-dev/vivace/distributor/receiver"
+	"github.com/vivace-dev/vivace/internal/model"
+)
+
+// Receiver is the OTLP receiver, a dskit service owning its two listeners.
+type Receiver struct {
+	services.Service
+
+	cfg          Config
+	multitenancy bool
+	pusher       receiver.Pusher
+	logger       *slog.Logger
+
+	requests *prometheus.CounterVec // by protocol and outcome
+	refused  *prometheus.CounterVec // by protocol and reason
+
+	grpcLis, httpLis net.Listener
+	grpcSrv          *grpc.Server
+	httpSrv          *http.Server
+}
+
+// New makes an OTLP receiver pushing through pusher.
+func New(cfg Config, multitenancy bool, pusher receiver.Pusher, logger *slog.Logger, reg prometheus.Registerer) (*Receiver, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	f := promauto.With(reg)
+	r := &Receiver{
+		cfg:          cfg,
+		multitenancy: multitenancy,
+		pusher:       pusher,
+		logger:       logger.With("component", "receiver-otlp"),
+		requests: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "vivace_receiver_requests_total", Help: "Requests received, by receiver and outcome.",
+			ConstLabels: prometheus.Labels{"receiver": "otlp"},
+		}, []string{"protocol", "outcome"}),
+		refused: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "vivace_receiver_refused_requests_total", Help: "Requests refused as bad input, by receiver and reason.",
+			ConstLabels: prometheus.Labels{"receiver": "otlp"},
+		}, []string{"protocol", "reason"}),
+	}
+	r.Service = services.NewBasicService(r.starting, r.running, r.stopping)
+	return r, nil
+}
+
+// GRPCAddr and HTTPAddr are the bound addresses, once started (nil if off).
+func (r *Receiver) GRPCAddr() net.Addr { return addr(r.grpcLis) }
+func (r *Receiver) HTTPAddr() net.Addr { return addr(r.httpLis) }
+
+func addr(l net.Listener) net.Addr {
+	if l == nil {
+		return nil
+	}
+	return l.Addr()
+}
+
+func (r *Receiver) starting(context.Context) error {
+	var err error
+	if ep := r.cfg.Protocols.GRPC.Endpoint; ep != "" {
+		if r.grpcLis, err = net.Listen("tcp", ep); err != nil {
+			return fmt.Errorf("OTLP gRPC listen: %w", err)
+		}
+		r.grpcSrv = grpc.NewServer(
+			grpc.ForceServerCodecV2(rawCodec{}),
+			grpc.MaxRecvMsgSize(r.cfg.Protocols.GRPC.MaxRecvMsgSizeMiB<<20),
+		)
+		r.grpcSrv.RegisterService(&traceServiceDesc, r)
+		r.logger.Info("listening", "protocol", "grpc", "addr", r.grpcLis.Addr().String())
+	}
+	if ep := r.cfg.Protocols.HTTP.Endpoint; ep != "" {
+		if r.httpLis, err = net.Listen("tcp", ep); err != nil {
+			if r.grpcLis != nil {
+				r.grpcLis.Close()
+			}
+			return fmt.Errorf("OTLP HTTP listen: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/v1/traces", r.handleHTTP)
+		r.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute}
+		r.logger.Info("listening", "protocol", "http", "addr", r.httpLis.Addr().String())
+	}
+	return nil
+}
+
+func (r *Receiver) running(ctx context.Context) error {
+	errc := make(chan error, 2)
+	if r.grpcSrv != nil {
+		go func() { errc <- r.grpcSrv.Serve(r.grpcLis) }()
+	}
+	if r.httpSrv != nil {
+		go func() {
+			if err := r.httpSrv.Serve(r.httpLis); !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-errc:
+		return fmt.Errorf("OTLP receiver: %w", err)
+	}
+}
+
+func (r *Receiver) stopping(error) error {
+	if r.grpcSrv != nil {
+		r.grpcSrv.GracefulStop()
+	}
+	if r.httpSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return r.httpSrv.Shutdown(ctx)
+	}
+	return nil
+}
+
+// rawRequest is an ExportTraceServiceRequest kept as the bytes received.
+type rawRequest struct{ b []byte }
+
+// rawCodec hands rawRequest the undecoded message and encodes replies as
+// protobuf. It replaces the default "proto" codec on the OTLP server only.
+type rawCodec struct{}
+
+func (rawCodec) Name() string { return "proto" }
+
+func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("cannot encode %T", v)
+	}
+	b, err := proto.Marshal(m)
+	return mem.BufferSlice{mem.SliceBuffer(b)}, err
+}
+
+func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	switch v := v.(type) {
+	case *rawRequest:
+		v.b = data.Materialize()
+		return nil
+	case proto.Message:
+		return proto.Unmarshal(data.Materialize(), v)
+	}
+	return fmt.Errorf("cannot decode into %T", v)
+}
+
+var _ encoding.CodecV2 = rawCodec{}
+
+// traceServiceDesc is OTLP's TraceService with a handler that takes raw bytes.
+var traceServiceDesc = grpc.ServiceDesc{
+	ServiceName: "opentelemetry.proto.collector.trace.v1.TraceService",
+	HandlerType: (*any)(nil),
+	Methods: []grpc.MethodDesc{{
+		MethodName: "Export",
+		Handler: func(srv any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+			var req rawRequest
+			if err := dec(&req); err != nil {
+				return nil, err
+			}
+			return srv.(*Receiver).exportGRPC(ctx, req.b)
+		},
+	}},
+	Metadata: "opentelemetry/proto/collector/trace/v1/trace_service.proto",
+}
+
+func (r *Receiver) exportGRPC(ctx context.Context, req []byte) (*coltracepb.ExportTraceServiceResponse, error) {
+	var header string
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get("x-scope-orgid"); len(v) > 0 {
+			header = v[0]
+		}
+	}
+	tenant, err := model.ResolveTenant(r.multitenancy, header)
+	if err != nil {
+		r.refused.WithLabelValues("grpc", "tenant").Inc()
+		return nil, status.Error(codes.Unauthenticated, err.Error())
+	}
+	if _, err := r.pusher.PushOTLP(ctx, tenant, req); err != nil {
+		if errors.Is(err, receiver.ErrBadInput) {
+			r.refused.WithLabelValues("grpc", "malformed").Inc()
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+		r.requests.WithLabelValues("grpc", "error").Inc()
+		r.logger.Error("push failed", "tenant", tenant, "err", err)
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	r.requests.WithLabelValues("grpc", "ok").Inc()
+	return &coltracepb.ExportTraceServiceResponse{}, nil
+}
+
+func (r *Receiver) handleHTTP(w http.ResponseWriter, req *http.Request) {
+	ct, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
+	isJSON := ct == "application/json"
+	if req.Method != http.MethodPost {
+		r.refuseHTTP(w, isJSON, http.StatusMethodNotAllowed, "method", "only POST is allowed")
+		return
+	}
+	if !isJSON && ct != "application/x-protobuf" && ct != "application/protobuf" {
+		r.refuseHTTP(w, isJSON, http.StatusUnsupportedMediaType, "content_type",
+			fmt.Sprintf("content type %q is not supported: use application/x-protobuf or application/json", ct))
+		return
+	}
+	tenant, err := model.ResolveTenant(r.multitenancy, req.Header.Get(model.TenantHeader))
+	if err != nil {
+		r.refuseHTTP(w, isJSON, http.StatusUnauthorized, "tenant", err.Error())
+		return
+	}
+	limit := int64(r.cfg.Protocols.HTTP.MaxRecvMsgSizeMiB) << 20
+	body, code, err := readBody(req, limit)
+	if err != nil {
+		reason := "body"
+		if code == http.StatusRequestEntityTooLarge {
+			reason = "too_large"
+		}
+		r.refuseHTTP(w, isJSON, code, reason, err.Error())
+		return
+	}
+	if isJSON {
+		if body, err = jsonToProto(body); err != nil {
+			r.refuseHTTP(w, true, http.StatusBadRequest, "malformed", err.Error())
+			return
+		}
+	}
+	if _, err := r.pusher.PushOTLP(req.Context(), tenant, body); err != nil {
+		if errors.Is(err, receiver.ErrBadInput) {
+			r.refuseHTTP(w, isJSON, http.StatusBadRequest, "malformed", err.Error())
+			return
+		}
+		r.requests.WithLabelValues("http", "error").Inc()
+		r.logger.Error("push failed", "tenant", tenant, "err", err)
+		writeStatus(w, isJSON, http.StatusServiceUnavailable, codes.Unavailable, err.Error())
+		return
+	}
+	r.requests.WithLabelValues("http", "ok").Inc()
+	writeMessage(w, isJSON, http.StatusOK, &coltracepb.ExportTraceServiceResponse{})
+}
+
+// readBody reads the request body, gunzipped if need be, up to limit bytes.
+func readBody(req *http.Request, limit int64) ([]byte, int, error) {
+	var body io.Reader = http.MaxBytesReader(nil, req.Body, limit)
+	switch enc := req.Header.Get("Content-Encoding"); enc {
+	case "", "identity":
+	case "gzip":
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			return nil, http.StatusBadRequest, fmt.Errorf("invalid gzip body: %w", err)
+		}
+		body = zr
+	default:
+		return nil, http.StatusUnsupportedMediaType, fmt.Errorf("content encoding %q is not supported: use gzip or none", enc)
+	}
+	b, err := io.ReadAll(io.LimitReader(body, limit+1))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig) || int64(len(b)) > limit:
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request body is over the limit of %d bytes", limit)
+	case err != nil:
+		return nil, http.StatusBadRequest, fmt.Errorf("read body: %w", err)
+	}
+	return b, 0, nil
+}
+
+func (r *Receiver) refuseHTTP(w http.ResponseWriter, isJSON bool, code int, reason, msg string) {
+	r.refused.WithLabelValues("http", reason).Inc()
+	grpcCode := codes.InvalidArgument
+	if code == http.StatusUnauthorized {
+		grpcCode = codes.Unauthenticated
+	}
+	writeStatus(w, isJSON, code, grpcCode, msg)
+}
+
+// writeStatus answers with a google.rpc.Status body, as OTLP/HTTP specifies.
+func writeStatus(w http.ResponseWriter, isJSON bool, code int, grpcCode codes.Code, msg string) {
+	writeMessage(w, isJSON, code, &spb.Status{Code: int32(grpcCode), Message: msg})
+}
+
+func writeMessage(w http.ResponseWriter, isJSON bool, code int, m proto.Message) {
+	var b []byte
+	if isJSON {
+		b, _ = protojson.Marshal(m)
+		w.Header().Set("Content-Type", "application/json")
+	} else {
+		b, _ = proto.Marshal(m)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(code)
+	w.Write(b)
+}

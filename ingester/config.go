@@ -1,0 +1,44 @@
+package ingester
+
+import (
+	"errors"
+	"flag"
+	"time"
+
+	"github.com/vivace-dev/vivace/storage/block"
+)
+
+// Config is the ingester's part of the config file.
+type Config struct {
+	MaxBlockDuration     time.Duration `yaml:"max_block_duration"`
+	MaxBlockBytes        uint64        `yaml:"max_block_bytes"`
+	CompleteBlockTimeout time.Duration `yaml:"complete_block_timeout"`
+	FlushCheckPeriod     time.Duration `yaml:"flush_check_period"`
+
+	// Set by the app from storage.trace: where the WAL lives and how blocks are written.
+	WALPath string             `yaml:"-"`
+	Block   block.WriterConfig `yaml:"-"`
+}
+
+// RegisterFlagsAndApplyDefaults registers the flags and sets the defaults.
+func (c *Config) RegisterFlagsAndApplyDefaults(prefix string, f *flag.FlagSet) {
+	f.DurationVar(&c.MaxBlockDuration, prefix+".max-block-duration", 5*time.Minute, "Cut the head block into a backend block when it is this old.")
+	f.Uint64Var(&c.MaxBlockBytes, prefix+".max-block-bytes", 256<<20, "Cut the head block when its WAL holds this many bytes.")
+	f.DurationVar(&c.CompleteBlockTimeout, prefix+".complete-block-timeout", 2*time.Minute, "Keep serving a flushed block's traces from the WAL this long, so queriers have polled the new block. Must be longer than storage.trace.blocklist_poll.")
+	f.DurationVar(&c.FlushCheckPeriod, prefix+".flush-check-period", time.Second, "How often to check whether the head block is due.")
+}
+
+// Validate checks the config.
+func (c *Config) Validate() error {
+	switch {
+	case c.MaxBlockDuration <= 0:
+		return errors.New("ingester.max_block_duration must be positive")
+	case c.MaxBlockBytes == 0:
+		return errors.New("ingester.max_block_bytes must be positive")
+	case c.FlushCheckPeriod <= 0:
+		return errors.New("ingester.flush_check_period must be positive")
+	case c.WALPath == "":
+		return errors.New("storage.trace.wal.path must be set")
+	}
+	return nil
+}

@@ -1,0 +1,460 @@
+// Package ingester keeps recent traces: it appends every push to a WAL before
+// acknowledging it, serves lookups from the WAL, cuts the head by size or age
+// and writes each cut as a block per tenant to the backend.
+package ingester
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/grafana/dskit/backoff"
+	"github.com/grafana/dskit/services"
+	"github.com/grafana/dskit/user"
+	"github.com/prometheus/client_golang/prometheus"
+	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/vivace-dev/vivace/ingester/wal"
+	"github.com/vivace-dev/vivace/internal/model"
+	"github.com/vivace-dev/vivace/internal/vivacepb"
+	"github.com/vivace-dev/vivace/storage"
+	"github.com/vivace-dev/vivace/storage/block"
+)
+
+// generation is the content of one WAL segment: the head while it takes
+// pushes, then, once cut, a block-to-be until it is flushed and its
+// complete_block_timeout has passed. Its index is immutable once cut.
+type generation struct {
+	seg     *wal.Segment
+	traces  map[string]map[model.TraceID][]wal.Ref // tenant → trace → parts
+	created time.Time
+	flushed time.Time // zero until every tenant's block is in the backend
+}
+
+func newGeneration(seg *wal.Segment) *generation {
+	return &generation{seg: seg, traces: map[string]map[model.TraceID][]wal.Ref{}, created: time.Now()}
+}
+
+func (g *generation) add(tenant string, id model.TraceID, ref wal.Ref) {
+	t := g.traces[tenant]
+	if t == nil {
+		t = map[model.TraceID][]wal.Ref{}
+		g.traces[tenant] = t
+	}
+	t[id] = append(t[id], ref)
+}
+
+// Ingester is the ingester role. It serves vivacepb's Pusher and Querier.
+type Ingester struct {
+	services.Service
+	vivacepb.UnimplementedPusherServer
+	vivacepb.UnimplementedQuerierServer
+
+	cfg    Config
+	bkt    storage.Bucket
+	logger *slog.Logger
+	m      *metrics
+
+	mu      sync.RWMutex
+	head    *generation
+	older   []*generation // cut, oldest first
+	nextSeq int
+
+	wake chan struct{} // a generation waits to be flushed
+}
+
+// New makes an ingester writing blocks to bkt.
+func New(cfg Config, bkt storage.Bucket, logger *slog.Logger, reg prometheus.Registerer) (*Ingester, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	i := &Ingester{
+		cfg:    cfg,
+		bkt:    bkt,
+		logger: logger.With("component", "ingester"),
+		m:      newMetrics(reg),
+		wake:   make(chan struct{}, 1),
+	}
+	i.Service = services.NewBasicService(i.starting, i.running, i.stopping)
+	return i, nil
+}
+
+func (i *Ingester) tempDir() string { return filepath.Join(i.cfg.WALPath, "tmp") }
+
+// starting replays the WAL: every old segment becomes a generation waiting to
+// be flushed, readable at once, and a new segment becomes the head.
+func (i *Ingester) starting(context.Context) error {
+	if err := os.MkdirAll(i.cfg.WALPath, 0o755); err != nil {
+		return fmt.Errorf("create WAL dir: %w", err)
+	}
+	// Half-written blocks of a previous run are rebuilt from the WAL.
+	if err := os.RemoveAll(i.tempDir()); err != nil {
+		return fmt.Errorf("clean temp dir: %w", err)
+	}
+	if err := os.MkdirAll(i.tempDir(), 0o755); err != nil {
+		return fmt.Errorf("create temp dir: %w", err)
+	}
+	seqs, err := wal.Segments(i.cfg.WALPath)
+	if err != nil {
+		return err
+	}
+	for _, seq := range seqs {
+		start := time.Now()
+		g := newGeneration(nil)
+		n := 0
+		seg, err := wal.Replay(i.cfg.WALPath, seq, func(tenant string, id model.TraceID, ref wal.Ref) {
+			g.add(tenant, id, ref)
+			n++
+		})
+		if seg == nil {
+			// An unreadable header: nothing in it was ever acknowledged.
+			i.logger.Error("skipping unreadable WAL segment", "segment", seq, "err", err)
+			continue
+		}
+		if err != nil {
+			i.logger.Warn("WAL segment ends in a damaged record; kept what precedes it", "segment", seq, "err", err)
+		}
+		if n == 0 {
+			// Nothing acknowledged lives here (a head cut before any push).
+			if err := seg.Remove(); err != nil {
+				i.logger.Error("remove empty WAL segment", "segment", seq, "err", err)
+			}
+			continue
+		}
+		g.seg = seg
+		i.older = append(i.older, g)
+		i.m.replayedTraces.Add(float64(n))
+		i.m.walBytes.Add(float64(seg.Size()))
+		i.m.replaySeconds.Observe(time.Since(start).Seconds())
+		i.logger.Info("replayed WAL segment", "segment", seq, "trace_parts", n, "bytes", seg.Size(), "duration", time.Since(start))
+	}
+	if len(seqs) > 0 {
+		i.nextSeq = seqs[len(seqs)-1] + 1
+	}
+	if err := i.newHead(); err != nil {
+		return err
+	}
+	i.signal()
+	return nil
+}
+
+// newHead starts a new head generation; i.mu must be held or unneeded.
+func (i *Ingester) newHead() error {
+	seg, err := wal.Create(i.cfg.WALPath, i.nextSeq)
+	if err != nil {
+		return err
+	}
+	i.nextSeq++
+	i.head = newGeneration(seg)
+	i.m.walBytes.Add(float64(seg.Size()))
+	i.m.generations.Set(float64(len(i.older) + 1))
+	return nil
+}
+
+func (i *Ingester) signal() {
+	select {
+	case i.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (i *Ingester) running(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		i.flushLoop(ctx)
+	}()
+	defer func() { <-done }()
+	tick := time.NewTicker(i.cfg.FlushCheckPeriod)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			i.mu.RLock()
+			due := len(i.head.traces) > 0 &&
+				(uint64(i.head.seg.Size()) >= i.cfg.MaxBlockBytes || time.Since(i.head.created) >= i.cfg.MaxBlockDuration)
+			i.mu.RUnlock()
+			if due {
+				if err := i.cut(); err != nil {
+					i.logger.Error("cut head block", "err", err)
+				}
+			}
+			i.dropExpired()
+		}
+	}
+}
+
+// stopping flushes what is left so a graceful stop leaves nothing only in
+// the WAL. Whatever fails to flush is replayed at the next start.
+func (i *Ingester) stopping(error) error {
+	if err := i.cut(); err != nil {
+		i.logger.Error("cut head block at shutdown", "err", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for g := i.nextUnflushed(); g != nil && ctx.Err() == nil; g = i.nextUnflushed() {
+		if err := i.flush(ctx, g); err != nil {
+			i.logger.Error("flush at shutdown; the WAL keeps the data", "segment", g.seg.Seq, "err", err)
+			break
+		}
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	for _, g := range append(i.older, i.head) {
+		g.seg.Close()
+	}
+	return nil
+}
+
+// Flush cuts the head now; the block is written in the background.
+func (i *Ingester) Flush() error { return i.cut() }
+
+func (i *Ingester) cut() error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if len(i.head.traces) == 0 {
+		return nil
+	}
+	old := i.head
+	if err := i.newHead(); err != nil {
+		return err
+	}
+	i.older = append(i.older, old)
+	i.m.generations.Set(float64(len(i.older) + 1))
+	i.signal()
+	return nil
+}
+
+func (i *Ingester) nextUnflushed() *generation {
+	i.mu.RLock()
+	defer i.mu.RUnlock()
+	for _, g := range i.older {
+		if g.flushed.IsZero() {
+			return g
+		}
+	}
+	return nil
+}
+
+func (i *Ingester) flushLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-i.wake:
+		}
+		for g := i.nextUnflushed(); g != nil; g = i.nextUnflushed() {
+			b := backoff.New(ctx, backoff.Config{MinBackoff: time.Second, MaxBackoff: 30 * time.Second})
+			for b.Ongoing() {
+				err := i.flush(ctx, g)
+				if err == nil {
+					break
+				}
+				i.m.flushFailures.Inc()
+				i.logger.Error("flush block; will retry", "segment", g.seg.Seq, "err", err)
+				b.Wait()
+			}
+			if ctx.Err() != nil {
+				return
+			}
+		}
+	}
+}
+
+// blockID is derived from the segment's random ID and the tenant, so that
+// flushing a replayed segment again finds the block it already wrote.
+func blockID(g *generation, tenant string) uuid.UUID {
+	return uuid.NewSHA1(uuid.UUID(g.seg.ID), []byte(tenant))
+}
+
+// flush writes one block per tenant of g, skipping blocks already there.
+func (i *Ingester) flush(ctx context.Context, g *generation) error {
+	tenants := make([]string, 0, len(g.traces))
+	for t := range g.traces {
+		tenants = append(tenants, t)
+	}
+	slices.Sort(tenants)
+	for _, tenant := range tenants {
+		id := blockID(g, tenant)
+		_, err := block.ReadMeta(ctx, i.bkt, tenant, id.String())
+		switch {
+		case err == nil:
+			i.m.blocksSkipped.Inc()
+			continue
+		case !errors.Is(err, storage.ErrNotFound):
+			return fmt.Errorf("check block %s: %w", id, err)
+		}
+		if err := i.writeBlock(ctx, tenant, id, g.seg, g.traces[tenant]); err != nil {
+			return err
+		}
+	}
+	i.mu.Lock()
+	g.flushed = time.Now()
+	i.mu.Unlock()
+	return nil
+}
+
+func (i *Ingester) writeBlock(ctx context.Context, tenant string, id uuid.UUID, seg *wal.Segment, traces map[model.TraceID][]wal.Ref) error {
+	start := time.Now()
+	ids := make([]model.TraceID, 0, len(traces))
+	for tid := range traces {
+		ids = append(ids, tid)
+	}
+	slices.SortFunc(ids, model.TraceID.Compare)
+	w, err := block.NewWriter(i.cfg.Block, i.tempDir(), tenant, id)
+	if err != nil {
+		return err
+	}
+	var buf []byte
+	for _, tid := range ids {
+		buf = buf[:0]
+		for _, ref := range traces[tid] {
+			if buf, err = seg.AppendAt(buf, ref); err != nil {
+				w.Abort()
+				return err
+			}
+		}
+		td := &tracev1.TracesData{}
+		if err := proto.Unmarshal(buf, td); err != nil {
+			// The distributor framed these bytes; a bad one is reported, not fatal.
+			i.logger.Error("skipping undecodable trace in WAL", "tenant", tenant, "trace_id", tid.String(), "err", err)
+			continue
+		}
+		if err := w.Add(tid, td); err != nil {
+			w.Abort()
+			return fmt.Errorf("add trace %s: %w", tid, err)
+		}
+	}
+	meta, err := w.Finish(ctx, i.bkt)
+	if err != nil {
+		return fmt.Errorf("write block %s: %w", id, err)
+	}
+	i.m.blocksFlushed.Inc()
+	i.m.flushedSpans.Add(float64(meta.TotalSpans))
+	i.m.flushSeconds.Observe(time.Since(start).Seconds())
+	i.logger.Info("flushed block", "tenant", tenant, "block_id", id.String(), "traces", meta.TotalTraces, "spans", meta.TotalSpans, "bytes", meta.Size, "duration", time.Since(start))
+	return nil
+}
+
+// dropExpired deletes the segments of generations flushed longer ago than
+// complete_block_timeout: by then every querier lists their blocks.
+func (i *Ingester) dropExpired() {
+	i.mu.Lock()
+	var drop []*generation
+	i.older = slices.DeleteFunc(i.older, func(g *generation) bool {
+		if !g.flushed.IsZero() && time.Since(g.flushed) >= i.cfg.CompleteBlockTimeout {
+			drop = append(drop, g)
+			return true
+		}
+		return false
+	})
+	i.m.generations.Set(float64(len(i.older) + 1))
+	i.mu.Unlock()
+	for _, g := range drop {
+		i.m.walBytes.Sub(float64(g.seg.Size()))
+		if err := g.seg.Remove(); err != nil {
+			i.logger.Error("remove flushed WAL segment", "segment", g.seg.Seq, "err", err)
+		}
+	}
+}
+
+// Push appends the traces of one request to the WAL; when it returns
+// without error, the spans survive a crash of this process.
+func (i *Ingester) Push(ctx context.Context, req *vivacepb.PushRequest) (*vivacepb.PushResponse, error) {
+	tenant, err := user.ExtractOrgID(ctx)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	if len(req.Ids) != len(req.Traces) {
+		return nil, status.Errorf(codes.InvalidArgument, "%d trace IDs for %d traces", len(req.Ids), len(req.Traces))
+	}
+	ids := make([]model.TraceID, len(req.Ids))
+	bytes := 0
+	for k, b := range req.Ids {
+		if len(b) != 16 {
+			return nil, status.Errorf(codes.InvalidArgument, "trace ID %d has %d bytes, want 16", k, len(b))
+		}
+		ids[k] = model.TraceID(b)
+		bytes += len(req.Traces[k])
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.head == nil {
+		return nil, status.Error(codes.Unavailable, "ingester is not running")
+	}
+	refs, err := i.head.seg.Append(tenant, ids, req.Traces)
+	if err != nil {
+		// The segment took no partial record we could serve; start a new one.
+		i.logger.Error("WAL append failed", "err", err)
+		if len(i.head.traces) > 0 {
+			i.older = append(i.older, i.head)
+			i.signal()
+		}
+		if herr := i.newHead(); herr != nil {
+			i.logger.Error("new WAL segment", "err", herr)
+		}
+		return nil, status.Errorf(codes.Unavailable, "write-ahead log: %v", err)
+	}
+	for k, id := range ids {
+		i.head.add(tenant, id, refs[k])
+	}
+	i.m.pushedTraces.Add(float64(len(ids)))
+	i.m.pushedBytes.Add(float64(bytes))
+	i.m.walBytes.Add(float64(bytes + 20*len(ids)))
+	return &vivacepb.PushResponse{}, nil
+}
+
+// FindTraceByID returns every part of the trace held in the WAL, as one
+// encoded TracesData (the parts concatenated), not decoded here.
+func (i *Ingester) FindTraceByID(ctx context.Context, req *vivacepb.TraceByIDRequest) (*vivacepb.TraceByIDResponse, error) {
+	tenant, err := user.ExtractOrgID(ctx)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	id, err := model.TraceIDFromBytes(req.TraceId)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	type part struct {
+		seg  *wal.Segment
+		refs []wal.Ref
+	}
+	var parts []part
+	i.mu.RLock()
+	for _, g := range append(i.older[:len(i.older):len(i.older)], i.head) {
+		if g == nil {
+			continue
+		}
+		if refs := g.traces[tenant][id]; len(refs) > 0 {
+			parts = append(parts, part{g.seg, refs})
+		}
+	}
+	i.mu.RUnlock()
+	var buf []byte
+	for _, p := range parts {
+		for _, ref := range p.refs {
+			n := len(buf)
+			if buf, err = p.seg.AppendAt(buf, ref); err != nil {
+				if errors.Is(err, wal.ErrClosed) {
+					// Dropped after its block was flushed: the blocks answer for it.
+					buf = buf[:n]
+					break
+				}
+				return nil, status.Error(codes.Internal, err.Error())
+			}
+		}
+	}
+	return &vivacepb.TraceByIDResponse{Trace: buf, Metrics: &vivacepb.TraceByIDMetrics{InspectedBytes: uint64(len(buf))}}, nil
+}

@@ -1,0 +1,236 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// ErrMalformed is wrapped by every error about undecodable OTLP bytes.
+var ErrMalformed = errors.New("malformed OTLP trace data")
+
+// Field numbers of the OTLP messages that SplitByTrace walks. An
+// ExportTraceServiceRequest and a TracesData share the same wire form.
+const (
+	fieldTracesResourceSpans = 1 // TracesData.resource_spans
+	fieldRSResource          = 1 // ResourceSpans.resource
+	fieldRSScopeSpans        = 2 // ResourceSpans.scope_spans
+	fieldRSSchemaURL         = 3 // ResourceSpans.schema_url
+	fieldSSScope             = 1 // ScopeSpans.scope
+	fieldSSSpans             = 2 // ScopeSpans.spans
+	fieldSSSchemaURL         = 3 // ScopeSpans.schema_url
+	fieldSpanTraceID         = 1 // Span.trace_id
+)
+
+// Split is a request cut into one encoded TracesData per trace.
+type Split struct {
+	IDs    []TraceID
+	Traces [][]byte // Traces[i] holds the spans of IDs[i]
+	Spans  int
+}
+
+// span is one span found in the request: where its bytes are and which
+// resource and scope it belongs to.
+type span struct {
+	trace   int // index into Split.IDs
+	rs, ss  int // index into resources and scopes
+	b       []byte
+	ordinal int
+}
+
+type rsParts struct{ resource, schema []byte } // raw fields, tag included
+type ssParts struct {
+	rs            int
+	scope, schema []byte
+}
+
+// SplitByTrace groups the spans of an encoded ExportTraceServiceRequest (or
+// TracesData) by trace ID without decoding them: each output trace copies the
+// span bytes as received, under copies of their resource and scope. It is the
+// distributor's hot path. Unknown fields of ResourceSpans and ScopeSpans are
+// dropped; spans are kept byte for byte.
+func SplitByTrace(req []byte) (*Split, error) {
+	var (
+		out       Split
+		resources []rsParts
+		scopes    []ssParts
+		spans     []span
+		traceIdx  = map[TraceID]int{}
+	)
+	err := forEachField(req, func(num protowire.Number, typ protowire.Type, raw, val []byte) error {
+		if num != fieldTracesResourceSpans || typ != protowire.BytesType {
+			return nil
+		}
+		rs := len(resources)
+		resources = append(resources, rsParts{})
+		return forEachField(val, func(num protowire.Number, typ protowire.Type, raw, val []byte) error {
+			switch {
+			case num == fieldRSResource && typ == protowire.BytesType:
+				resources[rs].resource = raw
+			case num == fieldRSSchemaURL && typ == protowire.BytesType:
+				resources[rs].schema = raw
+			case num == fieldRSScopeSpans && typ == protowire.BytesType:
+				ss := len(scopes)
+				scopes = append(scopes, ssParts{rs: rs})
+				return forEachField(val, func(num protowire.Number, typ protowire.Type, raw, val []byte) error {
+					switch {
+					case num == fieldSSScope && typ == protowire.BytesType:
+						scopes[ss].scope = raw
+					case num == fieldSSSchemaURL && typ == protowire.BytesType:
+						scopes[ss].schema = raw
+					case num == fieldSSSpans && typ == protowire.BytesType:
+						id, err := spanTraceID(val)
+						if err != nil {
+							return fmt.Errorf("span %d: %w", len(spans)+1, err)
+						}
+						t, ok := traceIdx[id]
+						if !ok {
+							t = len(out.IDs)
+							traceIdx[id] = t
+							out.IDs = append(out.IDs, id)
+						}
+						spans = append(spans, span{trace: t, rs: rs, ss: ss, b: val, ordinal: len(spans)})
+					}
+					return nil
+				})
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	out.Spans = len(spans)
+	if len(spans) == 0 {
+		return &out, nil
+	}
+	// Spans of one trace together, each trace's spans in request order.
+	slices.SortFunc(spans, func(a, b span) int {
+		if a.trace != b.trace {
+			return a.trace - b.trace
+		}
+		return a.ordinal - b.ordinal
+	})
+	out.Traces = make([][]byte, len(out.IDs))
+	buf := make([]byte, 0, len(req)+len(req)/8)
+	for start := 0; start < len(spans); {
+		end := start + 1
+		for end < len(spans) && spans[end].trace == spans[start].trace {
+			end++
+		}
+		from := len(buf)
+		buf = appendTrace(buf, spans[start:end], resources, scopes)
+		out.Traces[spans[start].trace] = buf[from:len(buf):len(buf)]
+		start = end
+	}
+	return &out, nil
+}
+
+// appendTrace encodes one trace's spans as a TracesData. Consecutive spans of
+// the same resource (scope) share one ResourceSpans (ScopeSpans).
+func appendTrace(buf []byte, spans []span, resources []rsParts, scopes []ssParts) []byte {
+	for i := 0; i < len(spans); {
+		rs := spans[i].rs
+		j := i
+		for j < len(spans) && spans[j].rs == rs {
+			j++
+		}
+		buf = protowire.AppendTag(buf, fieldTracesResourceSpans, protowire.BytesType)
+		buf = protowire.AppendVarint(buf, uint64(resourceSpansSize(spans[i:j], resources[rs], scopes)))
+		buf = append(buf, resources[rs].resource...)
+		for k := i; k < j; {
+			ss := spans[k].ss
+			l := k
+			for l < j && spans[l].ss == ss {
+				l++
+			}
+			buf = protowire.AppendTag(buf, fieldRSScopeSpans, protowire.BytesType)
+			buf = protowire.AppendVarint(buf, uint64(scopeSpansSize(spans[k:l], scopes[ss])))
+			buf = append(buf, scopes[ss].scope...)
+			for _, s := range spans[k:l] {
+				buf = protowire.AppendTag(buf, fieldSSSpans, protowire.BytesType)
+				buf = protowire.AppendBytes(buf, s.b)
+			}
+			buf = append(buf, scopes[ss].schema...)
+			k = l
+		}
+		buf = append(buf, resources[rs].schema...)
+		i = j
+	}
+	return buf
+}
+
+func resourceSpansSize(spans []span, rs rsParts, scopes []ssParts) int {
+	n := len(rs.resource) + len(rs.schema)
+	for k := 0; k < len(spans); {
+		ss := spans[k].ss
+		l := k
+		for l < len(spans) && spans[l].ss == ss {
+			l++
+		}
+		size := scopeSpansSize(spans[k:l], scopes[ss])
+		n += protowire.SizeTag(fieldRSScopeSpans) + protowire.SizeBytes(size)
+		k = l
+	}
+	return n
+}
+
+func scopeSpansSize(spans []span, ss ssParts) int {
+	n := len(ss.scope) + len(ss.schema)
+	for _, s := range spans {
+		n += protowire.SizeTag(fieldSSSpans) + protowire.SizeBytes(len(s.b))
+	}
+	return n
+}
+
+// spanTraceID finds field 1 of an encoded Span. OTLP requires 16 bytes, not all zero.
+func spanTraceID(span []byte) (TraceID, error) {
+	var id TraceID
+	found := false
+	err := forEachField(span, func(num protowire.Number, typ protowire.Type, _, val []byte) error {
+		if num != fieldSpanTraceID || typ != protowire.BytesType {
+			return nil
+		}
+		if len(val) != 16 {
+			return fmt.Errorf("%w: trace_id has %d bytes, want 16", ErrMalformed, len(val))
+		}
+		copy(id[:], val)
+		found = true
+		return nil
+	})
+	switch {
+	case err != nil:
+		return id, err
+	case !found || id.IsZero():
+		return id, fmt.Errorf("%w: span without a trace_id", ErrMalformed)
+	}
+	return id, nil
+}
+
+// forEachField calls fn for each top-level field of an encoded message with
+// the field's raw bytes (tag included) and, for length-delimited fields, its value.
+func forEachField(b []byte, fn func(num protowire.Number, typ protowire.Type, raw, val []byte) error) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return fmt.Errorf("%w: %v", ErrMalformed, protowire.ParseError(n))
+		}
+		var val []byte
+		var m int
+		if typ == protowire.BytesType {
+			val, m = protowire.ConsumeBytes(b[n:])
+		} else {
+			m = protowire.ConsumeFieldValue(num, typ, b[n:])
+		}
+		if m < 0 {
+			return fmt.Errorf("%w: field %d: %v", ErrMalformed, num, protowire.ParseError(m))
+		}
+		if err := fn(num, typ, b[:n+m], val); err != nil {
+			return err
+		}
+		b = b[n+m:]
+	}
+	return nil
+}

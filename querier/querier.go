@@ -1,0 +1,168 @@
+// Package querier answers one job: a trace by ID from the ingesters, from a
+// range of blocks, or both.
+package querier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/grafana/dskit/user"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/vivace-dev/vivace/internal/model"
+	"github.com/vivace-dev/vivace/internal/vivacepb"
+	"github.com/vivace-dev/vivace/storage"
+	"github.com/vivace-dev/vivace/storage/block"
+	"github.com/vivace-dev/vivace/storage/blocklist"
+)
+
+// Query modes of a TraceByIDRequest.
+const (
+	ModeAll       = "all"
+	ModeIngesters = "ingesters"
+	ModeBlocks    = "blocks"
+)
+
+// IngesterClient is the querier→ingester hop: a gRPC client in microservices
+// mode, the ingester itself in monolithic mode.
+type IngesterClient interface {
+	FindTraceByID(ctx context.Context, req *vivacepb.TraceByIDRequest) (*vivacepb.TraceByIDResponse, error)
+}
+
+// Querier is the querier role.
+type Querier struct {
+	ingesters IngesterClient
+	bkt       storage.Bucket
+	blocks    *blocklist.List
+	logger    *slog.Logger
+
+	mu      sync.Mutex
+	readers map[string]*block.Reader // by block ID; readers cache footers and indexes
+
+	blocksInspected prometheus.Counter
+}
+
+// New makes a querier reading from ingesters and the blocks in list.
+func New(ingesters IngesterClient, bkt storage.Bucket, list *blocklist.List, logger *slog.Logger, reg prometheus.Registerer) *Querier {
+	return &Querier{
+		ingesters: ingesters,
+		bkt:       bkt,
+		blocks:    list,
+		logger:    logger.With("component", "querier"),
+		readers:   map[string]*block.Reader{},
+		blocksInspected: promauto.With(reg).NewCounter(prometheus.CounterOpts{
+			Name: "vivace_querier_blocks_inspected_total", Help: "Blocks whose bloom filter or data a trace lookup read.",
+		}),
+	}
+}
+
+// FindTraceByID runs one trace-by-ID job. The answer's trace is an encoded
+// TracesData with each span once.
+func (q *Querier) FindTraceByID(ctx context.Context, req *vivacepb.TraceByIDRequest) (*vivacepb.TraceByIDResponse, error) {
+	tenant, err := user.ExtractOrgID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id, err := model.TraceIDFromBytes(req.TraceId)
+	if err != nil {
+		return nil, err
+	}
+	var parts []*tracev1.TracesData
+	var inspected uint64
+	mode := req.QueryMode
+	if mode == "" {
+		mode = ModeAll
+	}
+	if mode == ModeAll || mode == ModeIngesters {
+		resp, err := q.ingesters.FindTraceByID(ctx, &vivacepb.TraceByIDRequest{TraceId: id[:], Start: req.Start, End: req.End})
+		if err != nil {
+			return nil, fmt.Errorf("find in ingesters: %w", err)
+		}
+		if len(resp.Trace) > 0 {
+			td := &tracev1.TracesData{}
+			if err := proto.Unmarshal(resp.Trace, td); err != nil {
+				return nil, fmt.Errorf("decode ingester answer: %w", err)
+			}
+			parts = append(parts, td)
+			inspected += uint64(len(resp.Trace))
+		}
+	}
+	if mode == ModeAll || mode == ModeBlocks {
+		found, err := q.findInBlocks(ctx, tenant, id, req)
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, found...)
+	}
+	combined := model.Combine(parts...)
+	resp := &vivacepb.TraceByIDResponse{Metrics: &vivacepb.TraceByIDMetrics{InspectedBytes: inspected}}
+	if combined != nil {
+		if resp.Trace, err = proto.Marshal(combined); err != nil {
+			return nil, err
+		}
+	}
+	return resp, nil
+}
+
+// findInBlocks looks the trace up in every block of the tenant that the
+// request's block-ID and time range admit, in parallel; each block costs a
+// bloom shard, an index and one row group at most.
+func (q *Querier) findInBlocks(ctx context.Context, tenant string, id model.TraceID, req *vivacepb.TraceByIDRequest) ([]*tracev1.TracesData, error) {
+	idHex := id.String()
+	var metas []*block.Meta
+	for _, m := range q.blocks.Metas(tenant) {
+		switch {
+		case req.BlockStart != "" && m.BlockID < req.BlockStart,
+			req.BlockEnd != "" && m.BlockID > req.BlockEnd,
+			idHex < m.MinID || idHex > m.MaxID,
+			req.Start > 0 && m.EndTime.Before(time.Unix(req.Start, 0)),
+			req.End > 0 && m.StartTime.After(time.Unix(req.End, 0)):
+			continue
+		}
+		metas = append(metas, m)
+	}
+	// A fixed order makes combined answers deterministic.
+	slices.SortFunc(metas, func(a, b *block.Meta) int { return strings.Compare(a.BlockID, b.BlockID) })
+	found := make([]*tracev1.TracesData, len(metas))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, m := range metas {
+		g.Go(func() error {
+			q.blocksInspected.Inc()
+			td, err := q.reader(m).FindTraceByID(gctx, id)
+			if errors.Is(err, storage.ErrNotFound) {
+				return nil // deleted since the last poll (compacted or past retention)
+			}
+			if err != nil {
+				return fmt.Errorf("find in block %s: %w", m.BlockID, err)
+			}
+			found[i] = td
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(found, func(td *tracev1.TracesData) bool { return td == nil }), nil
+}
+
+func (q *Querier) reader(m *block.Meta) *block.Reader {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	r, ok := q.readers[m.BlockID]
+	if !ok {
+		r = block.NewReader(q.bkt, m)
+		q.readers[m.BlockID] = r
+	}
+	return r
+}
