@@ -155,11 +155,16 @@ func unixSeconds(q map[string][]string, name string) (int64, error) {
 	return n, nil
 }
 
+// acceptsProtobuf reads every Accept line; media types are case-insensitive
+// and may have whitespace before their parameters (RFC 9110 8.3.1, 12.5.1).
 func acceptsProtobuf(r *http.Request) bool {
-	for _, a := range strings.Split(r.Header.Get("Accept"), ",") {
-		mt, _, _ := strings.Cut(strings.TrimSpace(a), ";")
-		if mt == "application/protobuf" || mt == "application/x-protobuf" {
-			return true
+	for _, line := range r.Header.Values("Accept") {
+		for _, a := range strings.Split(line, ",") {
+			mt, _, _ := strings.Cut(a, ";")
+			mt = strings.TrimSpace(mt)
+			if strings.EqualFold(mt, "application/protobuf") || strings.EqualFold(mt, "application/x-protobuf") {
+				return true
+			}
 		}
 	}
 	return false

@@ -108,6 +108,9 @@ func (i *Ingester) starting(context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Built aside and published under the lock: lookups, pushes and flushes
+	// can arrive while the replay runs.
+	var older []*generation
 	for _, seq := range seqs {
 		start := time.Now()
 		g := newGeneration(nil)
@@ -132,16 +135,20 @@ func (i *Ingester) starting(context.Context) error {
 			continue
 		}
 		g.seg = seg
-		i.older = append(i.older, g)
+		older = append(older, g)
 		i.m.replayedTraces.Add(float64(n))
 		i.m.walBytes.Add(float64(seg.Size()))
 		i.m.replaySeconds.Observe(time.Since(start).Seconds())
 		i.logger.Info("replayed WAL segment", "segment", seq, "trace_parts", n, "bytes", seg.Size(), "duration", time.Since(start))
 	}
+	i.mu.Lock()
+	i.older = older
 	if len(seqs) > 0 {
 		i.nextSeq = seqs[len(seqs)-1] + 1
 	}
-	if err := i.newHead(); err != nil {
+	err = i.newHead()
+	i.mu.Unlock()
+	if err != nil {
 		return err
 	}
 	i.signal()
@@ -224,7 +231,8 @@ func (i *Ingester) Flush() error { return i.cut() }
 func (i *Ingester) cut() error {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	if len(i.head.traces) == 0 {
+	if i.head == nil || len(i.head.traces) == 0 {
+		// Not started yet (a /flush during the replay), or nothing to cut.
 		return nil
 	}
 	old := i.head
@@ -318,6 +326,7 @@ func (i *Ingester) writeBlock(ctx context.Context, tenant string, id uuid.UUID, 
 		return err
 	}
 	var buf []byte
+	added := 0
 	for _, tid := range ids {
 		buf = buf[:0]
 		for _, ref := range traces[tid] {
@@ -333,9 +342,20 @@ func (i *Ingester) writeBlock(ctx context.Context, tenant string, id uuid.UUID, 
 			continue
 		}
 		if err := w.Add(tid, td); err != nil {
+			if errors.Is(err, block.ErrInvalidTrace) {
+				// No retry can fix it; failing here would stop every later flush.
+				i.logger.Error("skipping invalid trace in WAL", "tenant", tenant, "trace_id", tid.String(), "err", err)
+				continue
+			}
 			w.Abort()
 			return fmt.Errorf("add trace %s: %w", tid, err)
 		}
+		added++
+	}
+	if added == 0 {
+		w.Abort()
+		i.logger.Error("no valid trace to flush; no block written", "tenant", tenant, "block_id", id.String())
+		return nil
 	}
 	meta, err := w.Finish(ctx, i.bkt)
 	if err != nil {

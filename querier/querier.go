@@ -126,7 +126,8 @@ func (q *Querier) findInBlocks(ctx context.Context, tenant string, id model.Trac
 			req.BlockEnd != "" && m.BlockID > req.BlockEnd,
 			idHex < m.MinID || idHex > m.MaxID,
 			req.Start > 0 && m.EndTime.Before(time.Unix(req.Start, 0)),
-			req.End > 0 && m.StartTime.After(time.Unix(req.End, 0)):
+			// Whole seconds: a block starting within the end second overlaps.
+			req.End > 0 && m.StartTime.Unix() > req.End:
 			continue
 		}
 		metas = append(metas, m)

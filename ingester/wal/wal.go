@@ -122,6 +122,11 @@ func (s *Segment) Append(tenant string, ids []model.TraceID, traces [][]byte) ([
 	if len(tenant) > 0xffff {
 		return nil, fmt.Errorf("tenant of %d bytes is too long", len(tenant))
 	}
+	if len(ids) != len(traces) {
+		// The size below counts traces, the record holds ids: a mismatch
+		// would write a record that fails its own checksum.
+		return nil, fmt.Errorf("%d trace IDs for %d traces", len(ids), len(traces))
+	}
 	size := 2 + len(tenant) + 4
 	for _, t := range traces {
 		size += 16 + 4 + len(t)
@@ -178,6 +183,10 @@ func (s *Segment) AppendAt(dst []byte, ref Ref) ([]byte, error) {
 	n := len(dst)
 	dst = slices.Grow(dst, int(ref.Len))[:n+int(ref.Len)]
 	if _, err := f.ReadAt(dst[n:], ref.Offset); err != nil {
+		if errors.Is(err, os.ErrClosed) {
+			// Closed or removed after f was taken: the same as before.
+			return dst[:n], ErrClosed
+		}
 		return dst[:n], fmt.Errorf("read WAL segment %d at %d: %w", s.Seq, ref.Offset, err)
 	}
 	return dst, nil
@@ -236,6 +245,12 @@ func Replay(dir string, seq int, fn func(tenant string, id model.TraceID, ref Re
 	if err != nil {
 		return nil, fmt.Errorf("open segment: %w", err)
 	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("stat segment: %w", err)
+	}
+	fileSize := st.Size()
 	s := &Segment{Seq: seq, path: path, f: f}
 	r := bufio.NewReaderSize(f, 1<<20)
 	hdr := make([]byte, headerSize)
@@ -257,6 +272,10 @@ func Replay(dir string, seq int, fn func(tenant string, id model.TraceID, ref Re
 		size := binary.LittleEndian.Uint32(lenCRC[:4])
 		if size > maxRecord {
 			return s, fmt.Errorf("%w: segment %d at %d: length %d", ErrCorrupt, seq, s.size, size)
+		}
+		if int64(size) > fileSize-s.size-8 {
+			// Checked before allocating: a corrupt length must not cost its size in memory.
+			return s, fmt.Errorf("%w: segment %d at %d: torn record (length %d, %d bytes left)", ErrCorrupt, seq, s.size, size, fileSize-s.size-8)
 		}
 		payload = slices.Grow(payload[:0], int(size))[:size]
 		if _, err := io.ReadFull(r, payload); err != nil {

@@ -2,6 +2,7 @@ package model
 
 import (
 	"encoding/binary"
+	"slices"
 
 	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
@@ -67,6 +68,11 @@ func Combine(parts ...*tracev1.TracesData) *tracev1.TracesData {
 	if spans == 0 {
 		return nil
 	}
+	// A resource or scope whose spans were all duplicates stays out.
+	out.ResourceSpans = slices.DeleteFunc(out.ResourceSpans, func(rs *tracev1.ResourceSpans) bool {
+		rs.ScopeSpans = slices.DeleteFunc(rs.ScopeSpans, func(ss *tracev1.ScopeSpans) bool { return len(ss.Spans) == 0 })
+		return len(rs.ScopeSpans) == 0
+	})
 	return out
 }
 

@@ -185,28 +185,42 @@ func scopeSpansSize(spans []span, ss ssParts) int {
 	return n
 }
 
-// spanTraceID finds field 1 of an encoded Span. OTLP requires 16 bytes, not all zero.
+// spanTraceID finds field 1 of an encoded Span, stopping there: encoders
+// write it first, so routing reads a few bytes of each span. OTLP requires
+// 16 bytes, not all zero.
 func spanTraceID(span []byte) (TraceID, error) {
 	var id TraceID
-	found := false
-	err := forEachField(span, func(num protowire.Number, typ protowire.Type, _, val []byte) error {
-		if num != fieldSpanTraceID || typ != protowire.BytesType {
-			return nil
+	b := span
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return id, fmt.Errorf("%w: %v", ErrMalformed, protowire.ParseError(n))
 		}
-		if len(val) != 16 {
-			return fmt.Errorf("%w: trace_id has %d bytes, want 16", ErrMalformed, len(val))
+		if num == fieldSpanTraceID && typ == protowire.BytesType {
+			val, m := protowire.ConsumeBytes(b[n:])
+			if m < 0 {
+				return id, fmt.Errorf("%w: field %d: %v", ErrMalformed, num, protowire.ParseError(m))
+			}
+			if len(val) != 16 {
+				return id, fmt.Errorf("%w: trace_id has %d bytes, want 16", ErrMalformed, len(val))
+			}
+			copy(id[:], val)
+			if id.IsZero() {
+				return id, fmt.Errorf("%w: span without a trace_id", ErrMalformed)
+			}
+			// The rest of the span is copied unparsed; check it is well framed.
+			if err := forEachField(b[n+m:], func(protowire.Number, protowire.Type, []byte, []byte) error { return nil }); err != nil {
+				return id, err
+			}
+			return id, nil
 		}
-		copy(id[:], val)
-		found = true
-		return nil
-	})
-	switch {
-	case err != nil:
-		return id, err
-	case !found || id.IsZero():
-		return id, fmt.Errorf("%w: span without a trace_id", ErrMalformed)
+		m := protowire.ConsumeFieldValue(num, typ, b[n:])
+		if m < 0 {
+			return id, fmt.Errorf("%w: field %d: %v", ErrMalformed, num, protowire.ParseError(m))
+		}
+		b = b[n+m:]
 	}
-	return id, nil
+	return id, fmt.Errorf("%w: span without a trace_id", ErrMalformed)
 }
 
 // forEachField calls fn for each top-level field of an encoded message with

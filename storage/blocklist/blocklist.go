@@ -127,7 +127,10 @@ func (l *List) pollTenant(ctx context.Context, tenant string) (map[string]*block
 			continue
 		}
 		if m, ok := known[id]; ok {
+			// Goroutines started for earlier new blocks write out too.
+			mu.Lock()
 			out[id] = m
+			mu.Unlock()
 			continue
 		}
 		g.Go(func() error {

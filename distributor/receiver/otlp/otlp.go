@@ -223,6 +223,7 @@ func (r *Receiver) handleHTTP(w http.ResponseWriter, req *http.Request) {
 	ct, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
 	isJSON := ct == "application/json"
 	if req.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost) // a 405 must say what is allowed (RFC 9110 15.5.6)
 		r.refuseHTTP(w, isJSON, http.StatusMethodNotAllowed, "method", "only POST is allowed")
 		return
 	}

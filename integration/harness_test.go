@@ -1,0 +1,249 @@
+// Package integration runs whole vivace processes on 127.0.0.1 and talks to
+// them only through their public ports, with real clients.
+package integration
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// vivaceBin is the binary built once for the whole package.
+var vivaceBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vivace-integration-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	vivaceBin = filepath.Join(dir, "vivace")
+	build := exec.Command("go", "build", "-o", vivaceBin, "../cmd/vivace")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build vivace:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// vivace is one vivace process. Its ports stay the same across restarts.
+type vivace struct {
+	t        testing.TB
+	args     []string
+	env      []string
+	dataDir  string
+	logPath  string
+	HTTP     string // host:port of the API
+	OTLPGRPC string
+	OTLPHTTP string
+
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// startVivace runs vivace with config (YAML, may be empty) and extra flags,
+// with every port on 127.0.0.1 and data under a fresh directory, and waits
+// until /ready answers 200.
+func startVivace(t testing.TB, config string, env []string, flags ...string) *vivace {
+	t.Helper()
+	dir := t.TempDir()
+	ports := freePorts(t, 4)
+	cfgPath := filepath.Join(dir, "vivace.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(config), 0o644))
+	v := &vivace{
+		t:        t,
+		dataDir:  dir,
+		logPath:  filepath.Join(dir, "vivace.log"),
+		env:      env,
+		HTTP:     fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		OTLPGRPC: fmt.Sprintf("127.0.0.1:%d", ports[2]),
+		OTLPHTTP: fmt.Sprintf("127.0.0.1:%d", ports[3]),
+	}
+	v.args = append([]string{
+		"-config.file=" + cfgPath,
+		"-server.http-listen-address=127.0.0.1",
+		"-server.http-listen-port=" + strconv.Itoa(ports[0]),
+		"-server.grpc-listen-address=127.0.0.1",
+		"-server.grpc-listen-port=" + strconv.Itoa(ports[1]),
+		"-distributor.receivers.otlp.grpc.endpoint=" + v.OTLPGRPC,
+		"-distributor.receivers.otlp.http.endpoint=" + v.OTLPHTTP,
+		"-storage.trace.wal.path=" + filepath.Join(dir, "wal"),
+		"-storage.trace.local.path=" + filepath.Join(dir, "blocks"),
+		"-ingester.flush-check-period=100ms",
+	}, flags...)
+	v.start()
+	t.Cleanup(func() {
+		if v.running() {
+			v.kill()
+		}
+		if t.Failed() {
+			v.dumpLog()
+		}
+	})
+	return v
+}
+
+func (v *vivace) start() {
+	v.t.Helper()
+	logf, err := os.OpenFile(v.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	require.NoError(v.t, err)
+	defer logf.Close()
+	fmt.Fprintf(logf, "=== start %s\n", time.Now().Format(time.RFC3339Nano))
+	v.cmd = exec.Command(vivaceBin, v.args...)
+	v.cmd.Dir = v.dataDir
+	v.cmd.Env = append(os.Environ(), v.env...)
+	v.cmd.Stdout, v.cmd.Stderr = logf, logf
+	require.NoError(v.t, v.cmd.Start())
+	v.done = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) {
+		_ = cmd.Wait()
+		close(done)
+	}(v.cmd, v.done)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get("http://" + v.HTTP + "/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if !v.running() {
+			v.dumpLog()
+			v.t.Fatalf("vivace exited before it was ready")
+		}
+		if time.Now().After(deadline) {
+			v.dumpLog()
+			v.t.Fatalf("vivace not ready after 60s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (v *vivace) running() bool {
+	select {
+	case <-v.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// kill sends SIGKILL: no shutdown code runs.
+func (v *vivace) kill() {
+	_ = v.cmd.Process.Signal(syscall.SIGKILL)
+	<-v.done
+}
+
+// stop sends SIGTERM and waits for a graceful exit.
+func (v *vivace) stop() {
+	v.t.Helper()
+	require.NoError(v.t, v.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case <-v.done:
+	case <-time.After(2 * time.Minute):
+		v.kill()
+		v.t.Fatalf("vivace did not stop within 2 minutes of SIGTERM")
+	}
+}
+
+func (v *vivace) restart() {
+	v.t.Helper()
+	if v.running() {
+		v.stop()
+	}
+	v.start()
+}
+
+func (v *vivace) dumpLog() {
+	b, _ := os.ReadFile(v.logPath)
+	if len(b) > 20000 {
+		b = b[len(b)-20000:]
+	}
+	v.t.Logf("vivace log (%s):\n%s", v.logPath, b)
+}
+
+// flush asks the ingester to cut its head and waits until n blocks in all
+// have been written since the process started.
+func (v *vivace) flushAndWait(n int) {
+	v.t.Helper()
+	resp, err := http.Post("http://"+v.HTTP+"/flush", "", nil)
+	require.NoError(v.t, err)
+	resp.Body.Close()
+	require.Equal(v.t, http.StatusNoContent, resp.StatusCode)
+	require.Eventually(v.t, func() bool {
+		return v.metric("vivace_ingester_blocks_flushed_total") >= float64(n)
+	}, time.Minute, 50*time.Millisecond, "no block flushed")
+}
+
+// metric reads one unlabelled sample from /metrics (0 if absent).
+func (v *vivace) metric(name string) float64 {
+	v.t.Helper()
+	resp, err := http.Get("http://" + v.HTTP + "/metrics")
+	require.NoError(v.t, err)
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			require.NoError(v.t, err)
+			return f
+		}
+	}
+	return 0
+}
+
+// get performs a GET on the API with headers given as name, value pairs.
+func (v *vivace) get(path string, headers ...string) (int, []byte, http.Header) {
+	v.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+v.HTTP+path, nil)
+	require.NoError(v.t, err)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	require.NoError(v.t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(v.t, err)
+	return resp.StatusCode, b, resp.Header
+}
+
+func freePorts(t testing.TB, n int) []int {
+	t.Helper()
+	var ls []net.Listener
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
+
+var errNotFound = errors.New("not found")

@@ -1,0 +1,234 @@
+package blocklist_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/grafana/dskit/services"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/vivace-dev/vivace/internal/model/modeltest"
+	"github.com/vivace-dev/vivace/storage"
+	"github.com/vivace-dev/vivace/storage/block"
+	"github.com/vivace-dev/vivace/storage/blocklist"
+	"github.com/vivace-dev/vivace/storage/fs"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func newBucket(t testing.TB) *fs.Bucket {
+	t.Helper()
+	bkt, err := fs.New(t.TempDir())
+	require.NoError(t, err)
+	return bkt
+}
+
+func newList(t testing.TB, bkt storage.Bucket, period time.Duration) (*blocklist.List, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	return blocklist.New(bkt, period, slog.New(slog.NewTextHandler(io.Discard, nil)), reg), reg
+}
+
+var rng = rand.New(rand.NewPCG(1, 1))
+
+// writeBlock writes a small complete block and returns its ID.
+func writeBlock(t testing.TB, bkt storage.Bucket, tenant string) string {
+	t.Helper()
+	id := uuid.New()
+	w, err := block.NewWriter(block.WriterConfig{}, t.TempDir(), tenant, id)
+	require.NoError(t, err)
+	ids, traces := modeltest.Traces(rng, 3, 2)
+	for i := range ids {
+		require.NoError(t, w.Add(ids[i], traces[i]))
+	}
+	_, err = w.Finish(context.Background(), bkt)
+	require.NoError(t, err)
+	return id.String()
+}
+
+func deleteBlock(t testing.TB, bkt storage.Bucket, tenant, id string) {
+	t.Helper()
+	ctx := context.Background()
+	keys, err := bkt.List(ctx, storage.BlockDir(tenant, id))
+	require.NoError(t, err)
+	require.NotEmpty(t, keys)
+	for _, k := range keys {
+		require.NoError(t, bkt.Delete(ctx, k))
+	}
+}
+
+func ids(metas []*block.Meta) []string {
+	out := make([]string, 0, len(metas))
+	for _, m := range metas {
+		out = append(out, m.BlockID)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func sorted(s ...string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}
+
+func TestPoll(t *testing.T) {
+	ctx := context.Background()
+	bkt := newBucket(t)
+	l, reg := newList(t, bkt, time.Hour)
+	require.Empty(t, l.Metas("a"), "nothing before the first poll")
+
+	a1, a2 := writeBlock(t, bkt, "a"), writeBlock(t, bkt, "a")
+	b1 := writeBlock(t, bkt, "b")
+	require.Empty(t, l.Metas("a"), "nothing until polled")
+	require.NoError(t, l.Poll(ctx))
+	require.Equal(t, sorted(a1, a2), ids(l.Metas("a")))
+	require.Equal(t, []string{b1}, ids(l.Metas("b")))
+	require.Empty(t, l.Metas("c"))
+	for _, m := range l.Metas("a") {
+		require.Equal(t, "a", m.TenantID)
+		require.EqualValues(t, 3, m.TotalTraces)
+	}
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP vivace_blocklist_blocks Blocks in the polled block list, by tenant.
+# TYPE vivace_blocklist_blocks gauge
+vivace_blocklist_blocks{tenant="a"} 2
+vivace_blocklist_blocks{tenant="b"} 1
+`), "vivace_blocklist_blocks"))
+
+	// A block being written has no meta.json yet (it comes last): invisible.
+	partial := uuid.NewString()
+	require.NoError(t, bkt.Put(ctx, storage.DataKey("a", partial), bytes.NewReader([]byte("PAR1")), 4))
+	require.NoError(t, bkt.Put(ctx, storage.BloomKey("a", partial, 0), bytes.NewReader([]byte("x")), 1))
+	// Not blocks at all: a file at the tenant level, and a stray file at the top.
+	require.NoError(t, bkt.Put(ctx, "a/README", bytes.NewReader([]byte("x")), 1))
+	require.NoError(t, bkt.Put(ctx, "index.json", bytes.NewReader([]byte("x")), 1))
+	require.NoError(t, l.Poll(ctx))
+	require.Equal(t, sorted(a1, a2), ids(l.Metas("a")))
+
+	// Once its meta.json is there, it is a block like the others.
+	a3 := writeBlock(t, bkt, "a")
+	require.NoError(t, l.Poll(ctx))
+	require.Equal(t, sorted(a1, a2, a3), ids(l.Metas("a")))
+
+	// Deleted blocks disappear, and so does a tenant left without blocks.
+	deleteBlock(t, bkt, "a", a1)
+	deleteBlock(t, bkt, "b", b1)
+	require.NoError(t, l.Poll(ctx))
+	require.Equal(t, sorted(a2, a3), ids(l.Metas("a")))
+	require.Empty(t, l.Metas("b"))
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP vivace_blocklist_blocks Blocks in the polled block list, by tenant.
+# TYPE vivace_blocklist_blocks gauge
+vivace_blocklist_blocks{tenant="a"} 2
+`), "vivace_blocklist_blocks"))
+}
+
+// TestBadMeta: a block whose meta.json does not decode, or names another
+// block, is skipped; the others stay visible.
+func TestBadMeta(t *testing.T) {
+	ctx := context.Background()
+	bkt := newBucket(t)
+	good := writeBlock(t, bkt, "a")
+	garbage := uuid.NewString()
+	require.NoError(t, bkt.Put(ctx, storage.MetaKey("a", garbage), bytes.NewReader([]byte("{not json")), 9))
+	// A copy of a good meta.json under another block ID.
+	rc, err := bkt.Get(ctx, storage.MetaKey("a", good))
+	require.NoError(t, err)
+	meta, err := io.ReadAll(rc)
+	require.NoError(t, err)
+	require.NoError(t, rc.Close())
+	require.NoError(t, bkt.Put(ctx, storage.MetaKey("a", uuid.NewString()), bytes.NewReader(meta), int64(len(meta))))
+	// And one under another tenant.
+	require.NoError(t, bkt.Put(ctx, storage.MetaKey("b", good), bytes.NewReader(meta), int64(len(meta))))
+
+	l, _ := newList(t, bkt, time.Hour)
+	require.NoError(t, l.Poll(ctx))
+	require.Equal(t, []string{good}, ids(l.Metas("a")))
+	require.Empty(t, l.Metas("b"))
+}
+
+// TestMetasIsACopy: callers may keep or change what Metas returns.
+func TestMetasIsACopy(t *testing.T) {
+	ctx := context.Background()
+	bkt := newBucket(t)
+	id := writeBlock(t, bkt, "a")
+	l, _ := newList(t, bkt, time.Hour)
+	require.NoError(t, l.Poll(ctx))
+	got := l.Metas("a")
+	got[0] = nil
+	require.Equal(t, []string{id}, ids(l.Metas("a")))
+}
+
+// failingBucket fails every List while fail is set.
+type failingBucket struct {
+	storage.Bucket
+	fail atomic.Bool
+}
+
+func (b *failingBucket) List(ctx context.Context, dir string) ([]string, error) {
+	if b.fail.Load() {
+		return nil, io.ErrUnexpectedEOF
+	}
+	return b.Bucket.List(ctx, dir)
+}
+
+// TestService: the first poll happens before the service runs; later polls
+// run every period; a failed poll keeps the last list.
+func TestService(t *testing.T) {
+	ctx := context.Background()
+	inner := newBucket(t)
+	bkt := &failingBucket{Bucket: inner}
+	first := writeBlock(t, inner, "a")
+	l, reg := newList(t, bkt, 10*time.Millisecond)
+	require.NoError(t, services.StartAndAwaitRunning(ctx, l))
+	defer func() { require.NoError(t, services.StopAndAwaitTerminated(ctx, l)) }()
+	require.Equal(t, []string{first}, ids(l.Metas("a")), "polled in starting")
+
+	second := writeBlock(t, inner, "a")
+	require.Eventually(t, func() bool {
+		return slices.Equal(sorted(first, second), ids(l.Metas("a")))
+	}, 10*time.Second, 5*time.Millisecond)
+
+	bkt.fail.Store(true)
+	require.Eventually(t, func() bool {
+		return counterValue(t, reg, "vivace_blocklist_poll_failures_total") >= 2
+	}, 10*time.Second, 5*time.Millisecond)
+	require.Equal(t, sorted(first, second), ids(l.Metas("a")), "the last list is kept")
+	require.Equal(t, services.Running, l.State(), "a failed poll does not stop the service")
+}
+
+func TestFirstPollFailureFailsStart(t *testing.T) {
+	bkt := &failingBucket{Bucket: newBucket(t)}
+	bkt.fail.Store(true)
+	l, _ := newList(t, bkt, time.Hour)
+	err := services.StartAndAwaitRunning(context.Background(), l)
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	require.Equal(t, services.Failed, l.State())
+}
+
+func counterValue(t testing.TB, reg prometheus.Gatherer, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.Metric[0].GetCounter().GetValue()
+		}
+	}
+	return 0
+}
