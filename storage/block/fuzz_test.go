@@ -1,0 +1,104 @@
+package block
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
+
+	"github.com/vivace-dev/vivace/internal/model"
+	"github.com/vivace-dev/vivace/storage"
+)
+
+// Fuzz targets for every decoder of the format; their seeds live in
+// testdata/fuzz/<target>/ (written by TestUpdateGolden -update), so plain
+// `go test` replays them. Run one with e.g.
+//
+//	go test -run XXX -fuzz FuzzReadData -fuzztime 60s ./storage/block/
+
+func FuzzDecodeIndex(f *testing.F) {
+	f.Add([]byte(indexMagic), int64(100))
+	f.Fuzz(func(t *testing.T, b []byte, size int64) {
+		x, err := decodeIndex(b, size)
+		if err != nil {
+			require.ErrorIs(t, err, ErrCorrupt)
+			return
+		}
+		require.Equal(t, b, x.marshal(), "a decodable index re-encodes to itself")
+		for _, e := range x.RowGroups {
+			require.Equal(t, x.find(e.MinID), x.find(e.MaxID))
+		}
+	})
+}
+
+func FuzzDecodeBloom(f *testing.F) {
+	f.Add(newBloomFilter(2, 7).marshal())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		bf, err := decodeBloom(b)
+		if err != nil {
+			require.ErrorIs(t, err, ErrCorrupt)
+			return
+		}
+		require.Equal(t, b, bf.marshal(), "a decodable shard re-encodes to itself")
+		bf.mayContain(bloomHash(model.TraceID{1}))
+	})
+}
+
+func FuzzDecodeMeta(f *testing.F) {
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := decodeMeta(b)
+		if err != nil {
+			return
+		}
+		// A meta that decodes is usable by a reader.
+		_, _, err = m.idRange()
+		require.NoError(t, err)
+		out, err := json.Marshal(m)
+		require.NoError(t, err)
+		_, err = decodeMeta(out)
+		require.NoError(t, err)
+	})
+}
+
+// FuzzReadData overwrites bytes of the frozen block's data.parquet at off
+// with patch and reads every trace: errors are fine, panics and hangs are not.
+func FuzzReadData(f *testing.F) {
+	clean := loadDir(f, goldenDir)
+	delete(clean.objects, "golden.json")
+	b, err := os.ReadFile(filepath.Join(goldenDir, "golden.json"))
+	require.NoError(f, err)
+	var g goldenFile
+	require.NoError(f, json.Unmarshal(b, &g))
+	dataKey := storage.DataKey(goldenTenant, goldenBlockID)
+	data := clean.objects[dataKey]
+	var ids []model.TraceID
+	for _, gt := range g.Traces {
+		id, err := model.ParseTraceID(gt.TraceID)
+		require.NoError(f, err)
+		ids = append(ids, id)
+	}
+	f.Add(uint32(0), []byte{})
+	f.Fuzz(func(t *testing.T, off uint32, patch []byte) {
+		bkt := newMemBucket()
+		for k, v := range clean.objects {
+			bkt.objects[k] = v
+		}
+		d := bytes.Clone(data)
+		if len(d) > 0 {
+			copy(d[int(off)%len(d):], patch)
+		}
+		bkt.objects[dataKey] = d
+		ctx := context.Background()
+		r := NewReader(bkt, g.Meta)
+		for _, id := range ids {
+			_, _ = r.FindTraceByID(ctx, id)
+		}
+		_ = r.Iterate(ctx, func(model.TraceID, *tracev1.TracesData) error { return nil })
+	})
+}
