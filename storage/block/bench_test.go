@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
+	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/vivace-dev/vivace/internal/model"
 	"github.com/vivace-dev/vivace/internal/model/modeltest"
@@ -22,8 +23,25 @@ const benchMeanSpans = 20
 // BenchmarkWriteBlock writes blocks of 2000 traces (~40k spans) and reports
 // the write rate and the size of data.parquet per span.
 func BenchmarkWriteBlock(b *testing.B) {
-	rng := rand.New(rand.NewPCG(1, 1))
-	ids, traces := modeltest.Traces(rng, 2000, benchMeanSpans)
+	ids, traces := benchWriteTraces()
+	benchmarkWriteBlock(b, traces, func(w *Writer, i int) error { return w.Add(ids[i], traces[i]) })
+}
+
+// BenchmarkWriteBlockEncoded is BenchmarkWriteBlock from encoded traces, the
+// way the ingester writes blocks from its WAL.
+func BenchmarkWriteBlockEncoded(b *testing.B) {
+	ids, traces := benchWriteTraces()
+	encs := marshalAll(b, traces)
+	benchmarkWriteBlock(b, traces, func(w *Writer, i int) error { return w.AddEncoded(ids[i], encs[i]) })
+}
+
+func benchWriteTraces() ([]model.TraceID, []*tracev1.TracesData) {
+	return modeltest.Traces(rand.New(rand.NewPCG(1, 1)), 2000, benchMeanSpans)
+}
+
+// benchmarkWriteBlock writes blocks of traces, each with add(w, i) for
+// trace i, and reports spans/s and bytes/span.
+func benchmarkWriteBlock(b *testing.B, traces []*tracev1.TracesData, add func(w *Writer, i int) error) {
 	spans := 0
 	for _, td := range traces {
 		spans += countSpans(td)
@@ -36,8 +54,8 @@ func BenchmarkWriteBlock(b *testing.B) {
 		bkt := newMemBucket()
 		w, err := NewWriter(WriterConfig{}, dir, testTenant, uuid.New())
 		require.NoError(b, err)
-		for i, id := range ids {
-			require.NoError(b, w.Add(id, traces[i]))
+		for i := range traces {
+			require.NoError(b, add(w, i))
 		}
 		meta, err := w.Finish(context.Background(), bkt)
 		require.NoError(b, err)

@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/vivace-dev/vivace/internal/model"
 	"github.com/vivace-dev/vivace/storage"
@@ -100,5 +102,37 @@ func FuzzReadData(f *testing.F) {
 			_, _ = r.FindTraceByID(ctx, id)
 		}
 		_ = r.Iterate(ctx, func(model.TraceID, *tracev1.TracesData) error { return nil })
+	})
+}
+
+// FuzzAddEncoded: AddEncoded does not panic, fails only with ErrInvalidTrace,
+// fails exactly when proto.Unmarshal or Add of the decoded trace fails, and
+// otherwise stores what Add stores. Its generated seeds are written by
+// TestUpdateAddEncodedSeeds.
+func FuzzAddEncoded(f *testing.F) {
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		w, err := NewWriter(WriterConfig{}, dir, testTenant, uuid.New())
+		require.NoError(t, err)
+		defer w.Abort()
+		encErr := w.AddEncoded(fuzzTraceID, b)
+		if encErr != nil {
+			require.ErrorIs(t, encErr, ErrInvalidTrace)
+			require.Zero(t, w.rows.len())
+		}
+		td := &tracev1.TracesData{}
+		if err := proto.Unmarshal(b, td); err != nil {
+			require.Error(t, encErr, "AddEncoded takes what proto.Unmarshal rejects: %v", err)
+			return
+		}
+		wAdd, err := NewWriter(WriterConfig{}, dir, testTenant, uuid.New())
+		require.NoError(t, err)
+		defer wAdd.Abort()
+		if err := wAdd.Add(fuzzTraceID, td); err != nil {
+			require.Error(t, encErr, "AddEncoded takes what Add rejects: %v", err)
+			return
+		}
+		require.NoError(t, encErr)
+		requireSameBlocks(t, WriterConfig{}, []model.TraceID{fuzzTraceID}, [][]byte{b})
 	})
 }

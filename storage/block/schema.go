@@ -197,10 +197,44 @@ func (r *rows) store(b []byte) []byte {
 
 var marshalOpts = proto.MarshalOptions{Deterministic: true}
 
-// traceStats is what appendTrace learned about a trace.
+// traceStats is what appendTrace or appendEncoded learned about a trace.
 type traceStats struct {
 	spans      int
 	start, end uint64 // earliest start, latest end
+}
+
+func (st *traceStats) add(start, end uint64) {
+	if st.spans == 0 || start < st.start {
+		st.start = start
+	}
+	if st.spans == 0 || end > st.end {
+		st.end = end
+	}
+	st.spans++
+}
+
+// spanRow is one row but its trace_id and span blob. Its byte slices are
+// stored as they are: appendRow copies none of them.
+type spanRow struct {
+	spanID, parentID, name      []byte
+	start, end                  uint64
+	kind, status                int32
+	service, resource, scopeCol []byte
+}
+
+func (r *rows) appendRow(idBytes, blob []byte, s *spanRow) {
+	r.traceID = append(r.traceID, idBytes)
+	r.spanID = append(r.spanID, s.spanID)
+	r.parentID = append(r.parentID, s.parentID)
+	r.start = append(r.start, int64(s.start))
+	r.duration = append(r.duration, int64(s.end-s.start)) // wraps: end = start + duration, mod 2^64
+	r.name = append(r.name, s.name)
+	r.kind = append(r.kind, s.kind)
+	r.status = append(r.status, s.status)
+	r.service = append(r.service, s.service)
+	r.resource = append(r.resource, s.resource)
+	r.scope = append(r.scope, s.scopeCol)
+	r.span = append(r.span, blob)
 }
 
 // appendTrace appends one row per span of td, in the order of td. On error it
@@ -212,7 +246,6 @@ func (r *rows) appendTrace(id model.TraceID, idBytes []byte, td *tracev1.TracesD
 			r.truncate(n0)
 		}
 	}()
-	first := true
 	for _, rs := range td.GetResourceSpans() {
 		resBytes, err := marshalOpts.Marshal(&tracev1.ResourceSpans{Resource: rs.GetResource(), SchemaUrl: rs.GetSchemaUrl()})
 		if err != nil {
@@ -239,27 +272,19 @@ func (r *rows) appendTrace(id model.TraceID, idBytes []byte, td *tracev1.TracesD
 				if err != nil {
 					return st, err
 				}
-				start, end := s.StartTimeUnixNano, s.EndTimeUnixNano
-				r.traceID = append(r.traceID, idBytes)
-				r.spanID = append(r.spanID, r.store(s.SpanId))
-				r.parentID = append(r.parentID, r.store(s.ParentSpanId))
-				r.start = append(r.start, int64(start))
-				r.duration = append(r.duration, int64(end-start)) // wraps: end = start + duration, mod 2^64
-				r.name = append(r.name, r.store([]byte(s.Name)))
-				r.kind = append(r.kind, int32(s.Kind))
-				r.status = append(r.status, int32(s.GetStatus().GetCode()))
-				r.service = append(r.service, service)
-				r.resource = append(r.resource, resBytes)
-				r.scope = append(r.scope, scopeBytes)
-				r.span = append(r.span, blob)
-				if first || start < st.start {
-					st.start = start
-				}
-				if first || end > st.end {
-					st.end = end
-				}
-				first = false
-				st.spans++
+				r.appendRow(idBytes, blob, &spanRow{
+					spanID:   r.store(s.SpanId),
+					parentID: r.store(s.ParentSpanId),
+					name:     r.store([]byte(s.Name)),
+					start:    s.StartTimeUnixNano,
+					end:      s.EndTimeUnixNano,
+					kind:     int32(s.Kind),
+					status:   int32(s.GetStatus().GetCode()),
+					service:  service,
+					resource: resBytes,
+					scopeCol: scopeBytes,
+				})
+				st.add(s.StartTimeUnixNano, s.EndTimeUnixNano)
 			}
 		}
 	}
@@ -267,6 +292,319 @@ func (r *rows) appendTrace(id model.TraceID, idBytes []byte, td *tracev1.TracesD
 		return st, fmt.Errorf("%w: trace %s has no spans", ErrInvalidTrace, id)
 	}
 	return st, nil
+}
+
+// appendEncoded appends the rows of the trace p has parsed, the rows
+// appendTrace makes of the decoded trace but for span blobs, which hold the
+// same fields in the order they were received. On error it leaves r as it was.
+func (r *rows) appendEncoded(idBytes []byte, p *encodedTrace) (st traceStats, err error) {
+	n0 := r.len()
+	defer func() {
+		if err != nil {
+			r.truncate(n0)
+		}
+	}()
+	for i := range p.spans {
+		s := &p.spans[i]
+		blob, err := r.storeStripped(s.b)
+		if err != nil {
+			return st, fmt.Errorf("%w: %v", ErrInvalidTrace, err)
+		}
+		res, scope := &p.resources[s.resource], &p.scopes[s.scope]
+		r.appendRow(idBytes, blob, &spanRow{
+			spanID:   r.store(s.spanID),
+			parentID: r.store(s.parentID),
+			name:     r.store(s.name),
+			start:    s.start,
+			end:      s.end,
+			kind:     s.kind,
+			status:   s.status,
+			service:  res.service,
+			resource: res.bytes,
+			scopeCol: scope.bytes,
+		})
+		st.add(s.start, s.end)
+	}
+	return st, nil
+}
+
+// OTLP field numbers that appendEncoded reads (opentelemetry/proto/trace/v1/
+// trace.proto; TracesData and ExportTraceServiceRequest share field 1).
+const (
+	fieldTracesResourceSpans = 1 // TracesData.resource_spans
+	fieldRSResource          = 1 // ResourceSpans.resource
+	fieldRSScopeSpans        = 2 // ResourceSpans.scope_spans
+	fieldRSSchemaURL         = 3 // ResourceSpans.schema_url
+	fieldSSScope             = 1 // ScopeSpans.scope
+	fieldSSSpans             = 2 // ScopeSpans.spans
+	fieldSSSchemaURL         = 3 // ScopeSpans.schema_url
+	fieldSpanTraceID         = 1
+	fieldSpanSpanID          = 2
+	fieldSpanParentSpanID    = 4
+	fieldSpanName            = 5
+	fieldSpanKind            = 6
+	fieldSpanStart           = 7
+	fieldSpanEnd             = 8
+	fieldSpanStatus          = 15
+	fieldStatusCode          = 3 // Status.code
+)
+
+// encodedTrace is a trace parsed from its encoding by parse, the input of
+// appendEncoded; its slices alias the encoding. A Writer keeps one to reuse
+// its memory and its canonical cache.
+type encodedTrace struct {
+	spans     []encodedSpan
+	resources []canonical // per ResourceSpans, in order
+	scopes    []canonical // per ScopeSpans, in order
+	resKey    []byte      // scratch: the raw resource and schema_url records of a ResourceSpans
+	scopeKey  []byte      // scratch: the same of a ScopeSpans
+	cache     canonicalCache
+}
+
+// encodedSpan is one span of an encodedTrace: its encoding and the values of
+// its column fields, as proto.Unmarshal would decode them.
+type encodedSpan struct {
+	b                               []byte
+	resource, scope                 int // into encodedTrace.resources, .scopes
+	traceID, spanID, parentID, name []byte
+	start, end                      uint64
+	kind, status                    int32
+}
+
+// parse checks td and finds its spans, in order. It fails, wrapping
+// ErrInvalidTrace, exactly when proto.Unmarshal of td into a TracesData fails
+// or a span's trace_id is not id (Add's checks of the decoded trace).
+func (p *encodedTrace) parse(id model.TraceID, td []byte) error {
+	p.reset()
+	if err := tracesDataSchema.check(td, protowire.DefaultRecursionLimit); err != nil {
+		return fmt.Errorf("%w: malformed OTLP: %v", ErrInvalidTrace, err)
+	}
+	// From here on td is known to decode: a parse error is a bug, reported
+	// all the same.
+	return forEachRecord(td, func(num protowire.Number, typ protowire.Type, _, rs []byte) error {
+		if num != fieldTracesResourceSpans || typ != protowire.BytesType {
+			return nil // an unknown field: Add never sees it
+		}
+		return p.parseResourceSpans(id, rs)
+	})
+}
+
+// reset forgets the last trace, keeping memory and cache.
+func (p *encodedTrace) reset() {
+	clear(p.spans) // do not keep the caller's bytes alive
+	p.spans, p.resources, p.scopes = p.spans[:0], p.resources[:0], p.scopes[:0]
+}
+
+func (p *encodedTrace) parseResourceSpans(id model.TraceID, rs []byte) error {
+	// A ResourceSpans' resource and schema_url are known only at its end
+	// (schema_url comes after the spans), so its spans take the index its
+	// canonical resource is about to get.
+	res := len(p.resources)
+	p.resKey = p.resKey[:0]
+	err := forEachRecord(rs, func(num protowire.Number, typ protowire.Type, raw, ss []byte) error {
+		if typ != protowire.BytesType {
+			return nil
+		}
+		switch num {
+		case fieldRSResource, fieldRSSchemaURL:
+			p.resKey = append(p.resKey, raw...)
+		case fieldRSScopeSpans:
+			return p.parseScopeSpans(id, res, ss)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	c, err := p.cache.resource(p.resKey)
+	if err != nil {
+		return err
+	}
+	p.resources = append(p.resources, c)
+	return nil
+}
+
+func (p *encodedTrace) parseScopeSpans(id model.TraceID, res int, ss []byte) error {
+	scope := len(p.scopes)
+	p.scopeKey = p.scopeKey[:0]
+	err := forEachRecord(ss, func(num protowire.Number, typ protowire.Type, raw, span []byte) error {
+		if typ != protowire.BytesType {
+			return nil
+		}
+		switch num {
+		case fieldSSScope, fieldSSSchemaURL:
+			p.scopeKey = append(p.scopeKey, raw...)
+		case fieldSSSpans:
+			s, err := parseSpan(span)
+			if err != nil {
+				return err
+			}
+			if string(s.traceID) != string(id[:]) {
+				return fmt.Errorf("%w: span %x has trace ID %x, want %s", ErrInvalidTrace, s.spanID, s.traceID, id)
+			}
+			s.resource, s.scope = res, scope
+			p.spans = append(p.spans, s)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	c, err := p.cache.scope(p.scopeKey)
+	if err != nil {
+		return err
+	}
+	p.scopes = append(p.scopes, c)
+	return nil
+}
+
+// parseSpan reads the column fields of an encoded span the way the decoder
+// does: a record whose wire type is not the field's is an unknown field, the
+// last record of a scalar field wins, and the records of a message field
+// (status) merge.
+func parseSpan(b []byte) (encodedSpan, error) {
+	s := encodedSpan{b: b}
+	err := forEachRecord(b, func(num protowire.Number, typ protowire.Type, _, v []byte) error {
+		switch {
+		case typ == protowire.BytesType:
+			switch num {
+			case fieldSpanTraceID:
+				s.traceID = v
+			case fieldSpanSpanID:
+				s.spanID = v
+			case fieldSpanParentSpanID:
+				s.parentID = v
+			case fieldSpanName:
+				s.name = v
+			case fieldSpanStatus:
+				return forEachRecord(v, func(num protowire.Number, typ protowire.Type, _, v []byte) error {
+					if num == fieldStatusCode && typ == protowire.VarintType {
+						code, _ := protowire.ConsumeVarint(v)
+						s.status = int32(code)
+					}
+					return nil
+				})
+			}
+		case typ == protowire.VarintType && num == fieldSpanKind:
+			kind, _ := protowire.ConsumeVarint(v)
+			s.kind = int32(kind)
+		case typ == protowire.Fixed64Type && (num == fieldSpanStart || num == fieldSpanEnd):
+			t, _ := protowire.ConsumeFixed64(v)
+			if num == fieldSpanStart {
+				s.start = t
+			} else {
+				s.end = t
+			}
+		}
+		return nil
+	})
+	return s, err
+}
+
+// forEachRecord calls fn for each record of an encoded message with the
+// record's bytes (tag included) and its value: the contents of a
+// length-delimited record, else the bytes after the tag.
+func forEachRecord(b []byte, fn func(num protowire.Number, typ protowire.Type, raw, val []byte) error) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return fmt.Errorf("%w: malformed OTLP: %v", ErrInvalidTrace, protowire.ParseError(n))
+		}
+		var (
+			val []byte
+			m   int
+		)
+		if typ == protowire.BytesType {
+			val, m = protowire.ConsumeBytes(b[n:])
+		} else {
+			m = protowire.ConsumeFieldValue(num, typ, b[n:])
+			val = b[n : n+max(m, 0)]
+		}
+		if m < 0 {
+			return fmt.Errorf("%w: malformed OTLP: field %d: %v", ErrInvalidTrace, num, protowire.ParseError(m))
+		}
+		if err := fn(num, typ, b[:n+m], val); err != nil {
+			return err
+		}
+		b = b[n+m:]
+	}
+	return nil
+}
+
+// canonical is the resource (or scope) column value of a ResourceSpans (or
+// ScopeSpans), as appendTrace makes it from the decoded message.
+type canonical struct {
+	bytes   []byte // deterministic encoding of ResourceSpans{Resource, SchemaUrl} (ScopeSpans{Scope, SchemaUrl})
+	service []byte // a resource's service.name
+}
+
+// maxCanonicalCache bounds the bytes a canonicalCache holds. A variable only
+// so that a test can fill it.
+var maxCanonicalCache = 16 << 20
+
+// canonicalCache maps the raw resource (scope) and schema_url records of a
+// ResourceSpans (ScopeSpans) to their column value. The column holds
+// appendTrace's deterministic encoding, not the received bytes, so that the
+// dictionary and the rebuild's merging see equal resources as equal bytes
+// whatever encoder sent them; resources and scopes repeat from trace to trace,
+// so each is decoded and encoded about once per block.
+type canonicalCache struct {
+	resources, scopes map[string]canonical
+	size              int
+}
+
+// resource returns the column values of a ResourceSpans whose resource and
+// schema_url records are key.
+func (c *canonicalCache) resource(key []byte) (canonical, error) {
+	if v, ok := c.resources[string(key)]; ok {
+		return v, nil
+	}
+	rs := &tracev1.ResourceSpans{}
+	if err := proto.Unmarshal(key, rs); err != nil {
+		return canonical{}, fmt.Errorf("%w: resource: %v", ErrInvalidTrace, err)
+	}
+	b, err := marshalOpts.Marshal(rs) // holds only Resource and SchemaUrl
+	if err != nil {
+		return canonical{}, fmt.Errorf("marshal resource: %w", err)
+	}
+	v := canonical{bytes: b, service: []byte(serviceName(rs))}
+	c.resources = c.put(c.resources, key, v)
+	return v, nil
+}
+
+// scope returns the column value of a ScopeSpans whose scope and schema_url
+// records are key.
+func (c *canonicalCache) scope(key []byte) (canonical, error) {
+	if v, ok := c.scopes[string(key)]; ok {
+		return v, nil
+	}
+	ss := &tracev1.ScopeSpans{}
+	if err := proto.Unmarshal(key, ss); err != nil {
+		return canonical{}, fmt.Errorf("%w: scope: %v", ErrInvalidTrace, err)
+	}
+	b, err := marshalOpts.Marshal(ss) // holds only Scope and SchemaUrl
+	if err != nil {
+		return canonical{}, fmt.Errorf("marshal scope: %w", err)
+	}
+	v := canonical{bytes: b}
+	c.scopes = c.put(c.scopes, key, v)
+	return v, nil
+}
+
+func (c *canonicalCache) put(m map[string]canonical, key []byte, v canonical) map[string]canonical {
+	n := len(key) + len(v.bytes) + len(v.service) + 64
+	if c.size+n > maxCanonicalCache {
+		// Rows already written keep their values; later ones get new copies.
+		clear(c.resources)
+		clear(c.scopes)
+		c.size = 0
+	}
+	c.size += n
+	if m == nil {
+		m = make(map[string]canonical)
+	}
+	m[string(key)] = v
+	return m
 }
 
 // storeStripped appends the span encoding b to the arena without the fields

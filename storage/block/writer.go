@@ -21,11 +21,12 @@ import (
 	"github.com/vivace-dev/vivace/storage"
 )
 
-// Writer writes one block: Add traces in ascending ID order, then Finish
-// uploads it, or Abort drops it. data.parquet is written to a temporary file
-// as traces come; a Writer holds in memory only the row group being built and
-// 8 bytes per trace for the bloom filter. A Writer is not safe for concurrent
-// use.
+// Writer writes one block: Add (or AddEncoded) traces in ascending ID order,
+// then Finish uploads it, or Abort drops it. data.parquet is written to a
+// temporary file as traces come; a Writer holds in memory only the row group
+// being built, 8 bytes per trace for the bloom filter and, after AddEncoded,
+// up to 16 MiB of resources and scopes it has seen. A Writer is not safe for
+// concurrent use.
 type Writer struct {
 	cfg     WriterConfig
 	tenant  string
@@ -35,6 +36,7 @@ type Writer struct {
 	pw *file.Writer
 
 	rows    rows
+	enc     encodedTrace  // AddEncoded's scratch and canonical cache
 	rgMin   model.TraceID // first trace of the row group being built
 	rgSpans int
 
@@ -99,6 +101,63 @@ func NewWriter(cfg WriterConfig, tempDir, tenant string, blockID uuid.UUID) (*Wr
 // span's trace_id must be the 16 bytes of id. A trace Add rejects leaves the
 // block as it was, but an I/O error makes the Writer unusable.
 func (w *Writer) Add(id model.TraceID, td *tracev1.TracesData) error {
+	if err := w.checkNext(id); err != nil {
+		return err
+	}
+	spans := 0
+	for _, rs := range td.GetResourceSpans() {
+		for _, ss := range rs.GetScopeSpans() {
+			spans += len(ss.GetSpans())
+		}
+	}
+	if spans == 0 {
+		return fmt.Errorf("add trace %s: %w: no spans", id, ErrInvalidTrace)
+	}
+	if err := w.cutBefore(spans); err != nil {
+		return err
+	}
+	idBytes := append([]byte(nil), id[:]...)
+	st, err := w.rows.appendTrace(id, idBytes, td)
+	if err != nil {
+		return fmt.Errorf("add trace %s: %w", id, err)
+	}
+	w.added(id, st)
+	return nil
+}
+
+// AddEncoded appends one trace given as an encoded OTLP TracesData (or
+// ExportTraceServiceRequest, or several of them concatenated) and stores the
+// same rows as Add(id, td) of the decoded trace, without decoding it: span
+// blobs keep the span's bytes as received, less the column fields. It fails
+// with ErrInvalidTrace exactly when proto.Unmarshal of td fails or Add of
+// the decoded trace would (and with Add's other errors otherwise). td is not
+// retained.
+func (w *Writer) AddEncoded(id model.TraceID, td []byte) error {
+	if err := w.checkNext(id); err != nil {
+		return err
+	}
+	defer w.enc.reset()
+	if err := w.enc.parse(id, td); err != nil {
+		return fmt.Errorf("add trace %s: %w", id, err)
+	}
+	spans := len(w.enc.spans)
+	if spans == 0 {
+		return fmt.Errorf("add trace %s: %w: no spans", id, ErrInvalidTrace)
+	}
+	if err := w.cutBefore(spans); err != nil {
+		return err
+	}
+	idBytes := append([]byte(nil), id[:]...)
+	st, err := w.rows.appendEncoded(idBytes, &w.enc)
+	if err != nil {
+		return fmt.Errorf("add trace %s: %w", id, err)
+	}
+	w.added(id, st)
+	return nil
+}
+
+// checkNext returns why id cannot be the next trace, if it cannot.
+func (w *Writer) checkNext(id model.TraceID) error {
 	if w.closed {
 		return ErrWriterClosed
 	}
@@ -111,30 +170,21 @@ func (w *Writer) Add(id model.TraceID, td *tracev1.TracesData) error {
 	if w.hasLast && id.Compare(w.last) <= 0 {
 		return fmt.Errorf("add trace %s after %s: %w", id, w.last, ErrOutOfOrder)
 	}
+	return nil
+}
 
-	spans := 0
-	for _, rs := range td.GetResourceSpans() {
-		for _, ss := range rs.GetScopeSpans() {
-			spans += len(ss.GetSpans())
-		}
-	}
-	if spans == 0 {
-		return fmt.Errorf("add trace %s: %w: no spans", id, ErrInvalidTrace)
-	}
-	// Cut the row group before a trace that would take it past the target,
-	// so that a trace is never split and a row group outgrows the target
-	// only when one trace alone does.
+// cutBefore cuts the row group before a trace of spans spans that would
+// take it past the target, so that a trace is never split and a row group
+// outgrows the target only when one trace alone does.
+func (w *Writer) cutBefore(spans int) error {
 	if w.rgSpans > 0 && w.rgSpans+spans > w.cfg.RowGroupSpans {
-		if err := w.flushRowGroup(); err != nil {
-			return err
-		}
+		return w.flushRowGroup()
 	}
+	return nil
+}
 
-	idBytes := append([]byte(nil), id[:]...)
-	st, err := w.rows.appendTrace(id, idBytes, td)
-	if err != nil {
-		return fmt.Errorf("add trace %s: %w", id, err)
-	}
+// added records a trace whose rows were appended.
+func (w *Writer) added(id model.TraceID, st traceStats) {
 	if w.rgSpans == 0 {
 		w.rgMin = id
 	}
@@ -146,7 +196,6 @@ func (w *Writer) Add(id model.TraceID, td *tracev1.TracesData) error {
 	w.last, w.hasLast = id, true
 	w.hashes = append(w.hashes, bloomHash(id))
 	w.spans += int64(st.spans)
-	return nil
 }
 
 // flushRowGroup writes the buffered rows as one row group.
@@ -449,5 +498,6 @@ func (w *Writer) Abort() {
 		_ = os.Remove(w.f.Name())
 	}
 	w.rows = rows{}
+	w.enc = encodedTrace{}
 	w.hashes = nil
 }
