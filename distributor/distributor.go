@@ -58,6 +58,9 @@ func (d *Distributor) PushOTLP(ctx context.Context, tenant string, req []byte) (
 		d.m.pushFailures.Inc()
 		return 0, fmt.Errorf("push to ingesters: %w", err)
 	}
+	if d.cfg.LogReceivedSpans.Enabled {
+		d.logSpans(tenant, req)
+	}
 	d.m.receivedSpans.WithLabelValues(tenant).Add(float64(split.Spans))
 	d.m.receivedBytes.WithLabelValues(tenant).Add(float64(len(req)))
 	return split.Spans, nil
