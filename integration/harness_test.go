@@ -5,7 +5,6 @@ package integration
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -45,14 +44,19 @@ func TestMain(m *testing.M) {
 
 // vivace is one vivace process. Its ports stay the same across restarts.
 type vivace struct {
-	t        testing.TB
-	args     []string
-	env      []string
-	dataDir  string
-	logPath  string
-	HTTP     string // host:port of the API
-	OTLPGRPC string
-	OTLPHTTP string
+	t             testing.TB
+	args          []string
+	env           []string
+	dataDir       string
+	logPath       string
+	HTTP          string // host:port of the API
+	OTLPGRPC      string
+	OTLPHTTP      string
+	Zipkin        string
+	JaegerHTTP    string
+	JaegerGRPC    string
+	JaegerBinary  string // UDP
+	JaegerCompact string // UDP
 
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -64,7 +68,8 @@ type vivace struct {
 func startVivace(t testing.TB, config string, env []string, flags ...string) *vivace {
 	t.Helper()
 	dir := t.TempDir()
-	ports := freePorts(t, 4)
+	ports := freePorts(t, 7)
+	udp := freeUDPPorts(t, 2)
 	cfgPath := filepath.Join(dir, "vivace.yaml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(config), 0o644))
 	v := &vivace{
@@ -75,6 +80,12 @@ func startVivace(t testing.TB, config string, env []string, flags ...string) *vi
 		HTTP:     fmt.Sprintf("127.0.0.1:%d", ports[0]),
 		OTLPGRPC: fmt.Sprintf("127.0.0.1:%d", ports[2]),
 		OTLPHTTP: fmt.Sprintf("127.0.0.1:%d", ports[3]),
+
+		Zipkin:        fmt.Sprintf("127.0.0.1:%d", ports[4]),
+		JaegerHTTP:    fmt.Sprintf("127.0.0.1:%d", ports[5]),
+		JaegerGRPC:    fmt.Sprintf("127.0.0.1:%d", ports[6]),
+		JaegerBinary:  fmt.Sprintf("127.0.0.1:%d", udp[0]),
+		JaegerCompact: fmt.Sprintf("127.0.0.1:%d", udp[1]),
 	}
 	v.args = append([]string{
 		"-config.file=" + cfgPath,
@@ -84,6 +95,11 @@ func startVivace(t testing.TB, config string, env []string, flags ...string) *vi
 		"-server.grpc-listen-port=" + strconv.Itoa(ports[1]),
 		"-distributor.receivers.otlp.grpc.endpoint=" + v.OTLPGRPC,
 		"-distributor.receivers.otlp.http.endpoint=" + v.OTLPHTTP,
+		"-distributor.receivers.zipkin.endpoint=" + v.Zipkin,
+		"-distributor.receivers.jaeger.thrift-http.endpoint=" + v.JaegerHTTP,
+		"-distributor.receivers.jaeger.grpc.endpoint=" + v.JaegerGRPC,
+		"-distributor.receivers.jaeger.thrift-binary.endpoint=" + v.JaegerBinary,
+		"-distributor.receivers.jaeger.thrift-compact.endpoint=" + v.JaegerCompact,
 		"-storage.trace.wal.path=" + filepath.Join(dir, "wal"),
 		"-storage.trace.local.path=" + filepath.Join(dir, "blocks"),
 		"-ingester.flush-check-period=100ms",
@@ -246,4 +262,18 @@ func freePorts(t testing.TB, n int) []int {
 	return ports
 }
 
-var errNotFound = errors.New("not found")
+func freeUDPPorts(t testing.TB, n int) []int {
+	t.Helper()
+	var cs []net.PacketConn
+	var ports []int
+	for range n {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		require.NoError(t, err)
+		cs = append(cs, c)
+		ports = append(ports, c.LocalAddr().(*net.UDPAddr).Port)
+	}
+	for _, c := range cs {
+		c.Close()
+	}
+	return ports
+}

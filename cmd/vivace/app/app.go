@@ -21,7 +21,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/vivace-dev/vivace/distributor"
+	"github.com/vivace-dev/vivace/distributor/receiver/jaeger"
 	"github.com/vivace-dev/vivace/distributor/receiver/otlp"
+	"github.com/vivace-dev/vivace/distributor/receiver/zipkin"
 	"github.com/vivace-dev/vivace/frontend"
 	"github.com/vivace-dev/vivace/ingester"
 	"github.com/vivace-dev/vivace/internal/logging"
@@ -58,7 +60,6 @@ type App struct {
 	blocklist   *blocklist.List
 	ingester    *ingester.Ingester
 	distributor *distributor.Distributor
-	otlp        *otlp.Receiver
 	querier     *querier.Querier
 	frontend    *frontend.Frontend
 
@@ -269,10 +270,59 @@ func (a *App) initDistributor() (services.Service, error) {
 	if a.distributor, err = distributor.New(a.cfg.Distributor, a.ingester, a.logger, a.reg); err != nil {
 		return nil, err
 	}
-	if a.otlp, err = otlp.New(a.cfg.Distributor.Receivers.OTLP, a.cfg.MultitenancyEnabled, a.distributor, a.logger, a.reg); err != nil {
+	rc, mt := a.cfg.Distributor.Receivers, a.cfg.MultitenancyEnabled
+	otlpRecv, err := otlp.New(rc.OTLP, mt, a.distributor, a.logger, a.reg)
+	if err != nil {
 		return nil, err
 	}
-	return a.otlp, nil
+	zipkinRecv, err := zipkin.New(rc.Zipkin, mt, a.distributor, a.logger, a.reg)
+	if err != nil {
+		return nil, err
+	}
+	jaegerRecv, err := jaeger.New(rc.Jaeger, mt, a.distributor, a.logger, a.reg)
+	if err != nil {
+		return nil, err
+	}
+	return newGroupService(moduleDistributor, otlpRecv, zipkinRecv, jaegerRecv)
+}
+
+// newGroupService runs several services as one: it is running once all
+// are, and fails when any does.
+func newGroupService(name string, svcs ...services.Service) (services.Service, error) {
+	m, err := services.NewManager(svcs...)
+	if err != nil {
+		return nil, err
+	}
+	failed := make(chan error, 1)
+	m.AddListener(services.NewManagerListener(nil, nil, func(s services.Service) {
+		select {
+		case failed <- s.FailureCase():
+		default:
+		}
+	}))
+	starting := func(ctx context.Context) error {
+		if err := m.StartAsync(ctx); err != nil {
+			return err
+		}
+		if err := m.AwaitHealthy(ctx); err != nil {
+			m.StopAsync() // release what did start, such as bound ports
+			return err
+		}
+		return nil
+	}
+	running := func(ctx context.Context) error {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-failed:
+			return err
+		}
+	}
+	stopping := func(error) error {
+		m.StopAsync()
+		return m.AwaitStopped(context.Background())
+	}
+	return services.NewBasicService(starting, running, stopping).WithName(name), nil
 }
 
 func (a *App) initQuerier() (services.Service, error) {

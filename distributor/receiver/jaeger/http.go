@@ -1,0 +1,103 @@
+package jaeger
+
+import (
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+
+	"github.com/vivace-dev/vivace/internal/model"
+)
+
+// thriftContentTypes are the content types the Jaeger collector accepts on
+// POST /api/traces.
+var thriftContentTypes = map[string]bool{
+	"application/x-thrift":                 true,
+	"application/vnd.apache.thrift.binary": true,
+}
+
+// handleThriftHTTP is the Jaeger collector's POST /api/traces. Like the
+// collector it answers 202 Accepted with no body, and errors in plain text.
+// Where the collector answers 400 to an unsupported content type and 500 to
+// a failed write, we answer the more precise 415 and 503 (Jaeger clients
+// only look at 2xx or not).
+func (r *Receiver) handleThriftHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost) // a 405 must say what is allowed (RFC 9110 15.5.6)
+		r.refuseHTTP(w, http.StatusMethodNotAllowed, &badRequest{reason: "method", err: errors.New("only POST is allowed")})
+		return
+	}
+	ct, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
+	if !thriftContentTypes[ct] {
+		r.refuseHTTP(w, http.StatusUnsupportedMediaType, &badRequest{reason: "content_type",
+			err: fmt.Errorf("content type %q is not supported: use application/x-thrift or application/vnd.apache.thrift.binary", ct)})
+		return
+	}
+	tenant, err := model.ResolveTenant(r.multitenancy, req.Header.Get(model.TenantHeader))
+	if err != nil {
+		r.refuseHTTP(w, http.StatusUnauthorized, &badRequest{reason: "tenant", err: err})
+		return
+	}
+	body, code, err := readBody(req, int64(r.cfg.Protocols.ThriftHTTP.MaxRecvMsgSizeMiB)<<20)
+	if err != nil {
+		reason := "body"
+		if code == http.StatusRequestEntityTooLarge {
+			reason = "too_large"
+		}
+		r.refuseHTTP(w, code, &badRequest{reason: reason, err: err})
+		return
+	}
+	batch, err := decodeThriftBatch(body)
+	if err != nil {
+		r.refuseHTTP(w, http.StatusBadRequest, err.(*badRequest))
+		return
+	}
+	otlp, spans, err := thriftToOTLP(batch)
+	if err != nil {
+		r.refuseHTTP(w, http.StatusBadRequest, err.(*badRequest))
+		return
+	}
+	if err := r.pushOTLP(req.Context(), protoThriftHTTP, tenant, otlp, spans); err != nil {
+		var br *badRequest
+		if errors.As(err, &br) {
+			r.refuseHTTP(w, http.StatusBadRequest, br)
+			return
+		}
+		r.logger.Error("push failed", "tenant", tenant, "protocol", protoThriftHTTP, "err", err)
+		http.Error(w, "cannot store the spans: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+func (r *Receiver) refuseHTTP(w http.ResponseWriter, code int, br *badRequest) {
+	r.refuse(protoThriftHTTP, br)
+	http.Error(w, br.Error(), code)
+}
+
+// readBody reads the request body, gunzipped if need be, up to limit bytes.
+func readBody(req *http.Request, limit int64) ([]byte, int, error) {
+	var body io.Reader = http.MaxBytesReader(nil, req.Body, limit)
+	switch enc := req.Header.Get("Content-Encoding"); enc {
+	case "", "identity":
+	case "gzip":
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			return nil, http.StatusBadRequest, fmt.Errorf("invalid gzip body: %w", err)
+		}
+		body = zr
+	default:
+		return nil, http.StatusUnsupportedMediaType, fmt.Errorf("content encoding %q is not supported: use gzip or none", enc)
+	}
+	b, err := io.ReadAll(io.LimitReader(body, limit+1))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig) || int64(len(b)) > limit:
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request body is over the limit of %d bytes", limit)
+	case err != nil:
+		return nil, http.StatusBadRequest, fmt.Errorf("read body: %w", err)
+	}
+	return b, 0, nil
+}

@@ -1,0 +1,285 @@
+// Package zipkin receives Zipkin spans over HTTP (:9411) as a Zipkin server
+// does, so that service meshes and gateways (Envoy, Istio, Kuma, Kong,
+// Traefik) and Zipkin tracers post to Vivace unchanged: POST /api/v2/spans
+// with JSON or zipkin.proto3 protobuf, POST /api/v1/spans with v1 JSON,
+// gzipped or not, answered 202 Accepted with an empty body. Spans are
+// translated to OTLP (see translate.go) and pushed.
+package zipkin
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/grafana/dskit/services"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/vivace-dev/vivace/distributor/receiver"
+	"github.com/vivace-dev/vivace/internal/model"
+)
+
+// Receiver is the Zipkin receiver, a dskit service owning its listener.
+type Receiver struct {
+	services.Service
+
+	cfg          Config
+	multitenancy bool
+	pusher       receiver.Pusher
+	logger       *slog.Logger
+	metrics      *metrics
+
+	lis net.Listener
+	srv *http.Server
+}
+
+// New makes a Zipkin receiver pushing through pusher.
+func New(cfg Config, multitenancy bool, pusher receiver.Pusher, logger *slog.Logger, reg prometheus.Registerer) (*Receiver, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r := &Receiver{
+		cfg:          cfg,
+		multitenancy: multitenancy,
+		pusher:       pusher,
+		logger:       logger.With("component", "receiver-zipkin"),
+		metrics:      newMetrics(reg),
+	}
+	r.Service = services.NewBasicService(r.starting, r.running, r.stopping)
+	return r, nil
+}
+
+// Addr is the bound address once started, nil if the receiver is off.
+func (r *Receiver) Addr() net.Addr {
+	if r.lis == nil {
+		return nil
+	}
+	return r.lis.Addr()
+}
+
+func (r *Receiver) starting(context.Context) error {
+	if r.cfg.Endpoint == "" {
+		return nil
+	}
+	var err error
+	if r.lis, err = net.Listen("tcp", r.cfg.Endpoint); err != nil {
+		return fmt.Errorf("Zipkin listen: %w", err)
+	}
+	r.srv = &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute}
+	r.logger.Info("listening", "addr", r.lis.Addr().String())
+	return nil
+}
+
+func (r *Receiver) running(ctx context.Context) error {
+	if r.srv == nil {
+		<-ctx.Done()
+		return nil
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if err := r.srv.Serve(r.lis); !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-errc:
+		return fmt.Errorf("Zipkin receiver: %w", err)
+	}
+}
+
+func (r *Receiver) stopping(error) error {
+	if r.srv == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return r.srv.Shutdown(ctx)
+}
+
+// Handler serves Zipkin's collector API.
+func (r *Receiver) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/v2/spans", func(w http.ResponseWriter, req *http.Request) { r.handle(w, req, false) })
+	mux.HandleFunc("/api/v1/spans", func(w http.ResponseWriter, req *http.Request) { r.handle(w, req, true) })
+	return mux
+}
+
+// format is a wire format, and the protocol label of the metrics.
+type format string
+
+const (
+	formatUnknown format = "http" // refused before the format was known
+	formatJSONV2  format = "v2_json"
+	formatProto   format = "v2_proto"
+	formatJSONV1  format = "v1_json"
+)
+
+// requestFormat picks the format from the path and Content-Type. Like a
+// Zipkin server, a request without a Content-Type is JSON.
+func requestFormat(req *http.Request, v1 bool) (format, error) {
+	raw := req.Header.Get("Content-Type")
+	ct, _, err := mime.ParseMediaType(raw)
+	switch {
+	case raw == "":
+		ct = "application/json"
+	case err != nil:
+		return formatUnknown, fmt.Errorf("invalid Content-Type %q: %v", raw, err)
+	}
+	switch {
+	case ct == "application/json" && v1:
+		return formatJSONV1, nil
+	case ct == "application/json":
+		return formatJSONV2, nil
+	case v1 && ct == "application/x-thrift":
+		return formatUnknown, errors.New("Zipkin v1 Thrift is not supported: post v1 JSON, or v2 JSON or protobuf to /api/v2/spans")
+	case v1:
+		return formatUnknown, fmt.Errorf("content type %q is not supported on /api/v1/spans: use application/json", ct)
+	case ct == "application/x-protobuf" || ct == "application/protobuf":
+		return formatProto, nil
+	}
+	return formatUnknown, fmt.Errorf("content type %q is not supported: use application/json or application/x-protobuf", ct)
+}
+
+func (r *Receiver) handle(w http.ResponseWriter, req *http.Request, v1 bool) {
+	if req.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost) // a 405 must say what is allowed (RFC 9110 15.5.6)
+		r.refuse(w, formatUnknown, http.StatusMethodNotAllowed, "method", "only POST is allowed", 0)
+		return
+	}
+	f, err := requestFormat(req, v1)
+	if err != nil {
+		r.refuse(w, f, http.StatusUnsupportedMediaType, "content_type", err.Error(), 0)
+		return
+	}
+	tenant, err := model.ResolveTenant(r.multitenancy, req.Header.Get(model.TenantHeader))
+	if err != nil {
+		r.refuse(w, f, http.StatusUnauthorized, "tenant", err.Error(), 0)
+		return
+	}
+	body, code, err := readBody(req, r.cfg.MaxRequestBodySize)
+	if err != nil {
+		reason := "body"
+		switch code {
+		case http.StatusRequestEntityTooLarge:
+			reason = "too_large"
+		case http.StatusUnsupportedMediaType:
+			reason = "content_encoding"
+		}
+		r.refuse(w, f, code, reason, err.Error(), 0)
+		return
+	}
+
+	// A request is accepted or refused whole: one bad span refuses all of
+	// them, with a message naming it, and nothing of it is pushed. The
+	// sender can fix and resend the batch, and no half of a batch is stored
+	// twice when it does.
+	b, n, err := decode(f, body)
+	if err != nil {
+		reason := "invalid_span"
+		if !errors.As(err, new(*spanError)) || errors.Is(err, errSyntax) {
+			reason = "malformed"
+		}
+		r.refuse(w, f, http.StatusBadRequest, reason, err.Error(), n)
+		return
+	}
+	if len(b.spans) == 0 {
+		r.metrics.requests.WithLabelValues(string(f), "ok").Inc()
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	otlp, err := proto.Marshal(translate(b))
+	if err != nil { // a translation bug, not the client's fault
+		r.metrics.requests.WithLabelValues(string(f), "error").Inc()
+		r.logger.Error("encode OTLP", "tenant", tenant, "err", err)
+		http.Error(w, "encode OTLP: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	if _, err := r.pusher.PushOTLP(req.Context(), tenant, otlp); err != nil {
+		if errors.Is(err, receiver.ErrBadInput) {
+			r.refuse(w, f, http.StatusBadRequest, "malformed", err.Error(), len(b.spans))
+			return
+		}
+		r.metrics.requests.WithLabelValues(string(f), "error").Inc()
+		r.logger.Error("push failed", "tenant", tenant, "err", err)
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	r.metrics.requests.WithLabelValues(string(f), "ok").Inc()
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// decode reads a body in format f. n is the number of spans seen, for the
+// refused-spans count when err is not nil.
+func decode(f format, body []byte) (b *batch, n int, err error) {
+	b = &batch{}
+	switch f {
+	case formatProto:
+		n, err = decodeProto(body, b)
+	case formatJSONV1:
+		n, err = decodeJSONV1(string(body), b)
+	default:
+		// Estimate: a typical span is a few hundred bytes of JSON.
+		b.spans = make([]span, 0, len(body)/400+1)
+		b.tags = make([]tag, 0, len(body)/60+1)
+		n, err = decodeJSONV2(string(body), b)
+	}
+	return b, n, err
+}
+
+func (r *Receiver) refuse(w http.ResponseWriter, f format, code int, reason, msg string, spans int) {
+	r.metrics.refused.WithLabelValues(string(f), reason).Inc()
+	if spans > 0 {
+		r.metrics.refusedSpans.WithLabelValues(reason).Add(float64(spans))
+	}
+	r.logger.Debug("refused request", "protocol", string(f), "reason", reason, "err", msg)
+	http.Error(w, msg, code)
+}
+
+var gzipReaders sync.Pool // *gzip.Reader
+
+// readBody reads the request body, gunzipped if need be, up to limit bytes.
+func readBody(req *http.Request, limit int64) ([]byte, int, error) {
+	var body io.Reader = http.MaxBytesReader(nil, req.Body, limit)
+	switch enc := req.Header.Get("Content-Encoding"); enc {
+	case "", "identity":
+	case "gzip":
+		zr, _ := gzipReaders.Get().(*gzip.Reader)
+		var err error
+		if zr == nil {
+			zr, err = gzip.NewReader(body)
+		} else {
+			err = zr.Reset(body)
+		}
+		if err != nil {
+			return nil, http.StatusBadRequest, fmt.Errorf("invalid gzip body: %w", err)
+		}
+		defer gzipReaders.Put(zr)
+		body = zr
+	default:
+		return nil, http.StatusUnsupportedMediaType, fmt.Errorf("content encoding %q is not supported: use gzip or none", enc)
+	}
+	var buf bytes.Buffer
+	if n := req.ContentLength; n > 0 && n <= limit {
+		buf.Grow(int(n) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(io.LimitReader(body, limit+1))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig) || int64(buf.Len()) > limit:
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request body is over the limit of %d bytes", limit)
+	case err != nil:
+		return nil, http.StatusBadRequest, fmt.Errorf("read body: %w", err)
+	}
+	return buf.Bytes(), 0, nil
+}
