@@ -19,10 +19,8 @@ import (
 	"github.com/grafana/dskit/services"
 	"github.com/grafana/dskit/user"
 	"github.com/prometheus/client_golang/prometheus"
-	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/vivace-dev/vivace/ingester/wal"
 	"github.com/vivace-dev/vivace/internal/model"
@@ -335,15 +333,13 @@ func (i *Ingester) writeBlock(ctx context.Context, tenant string, id uuid.UUID, 
 				return err
 			}
 		}
-		td := &tracev1.TracesData{}
-		if err := proto.Unmarshal(buf, td); err != nil {
-			// The distributor framed these bytes; a bad one is reported, not fatal.
-			i.logger.Error("skipping undecodable trace in WAL", "tenant", tenant, "trace_id", tid.String(), "err", err)
-			continue
-		}
-		if err := w.Add(tid, td); err != nil {
+		// The parts are encoded TracesData as the distributor cut them;
+		// concatenated, they are one. AddEncoded builds the rows from the
+		// bytes, without decoding them.
+		if err := w.AddEncoded(tid, buf); err != nil {
 			if errors.Is(err, block.ErrInvalidTrace) {
-				// No retry can fix it; failing here would stop every later flush.
+				// Undecodable, or not storable: no retry can fix it, and
+				// failing here would stop every later flush.
 				i.logger.Error("skipping invalid trace in WAL", "tenant", tenant, "trace_id", tid.String(), "err", err)
 				continue
 			}

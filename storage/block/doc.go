@@ -2,7 +2,8 @@
 // in the object store, written, and read back. FORMAT.md in this folder
 // describes every object byte by byte; this package is its only
 // implementation (schema.go: the parquet schema and the only OTLP↔column
-// code; bloom.go, index.go, meta.go: the other objects).
+// code; wire.go: the checks of an encoded trace that Writer.AddEncoded
+// stores without decoding; bloom.go, index.go, meta.go: the other objects).
 //
 // A block is written by a Writer (traces in ascending ID order, then Finish
 // uploads data.parquet, the bloom shards, the index and, last, meta.json)

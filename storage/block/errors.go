@@ -6,8 +6,9 @@ var (
 	// ErrOutOfOrder is returned by Writer.Add for a trace ID that is not
 	// greater than the previous one.
 	ErrOutOfOrder = errors.New("trace IDs out of order")
-	// ErrInvalidTrace is returned by Writer.Add for a trace it cannot store
-	// (no spans, a span whose trace_id is not the trace's ID).
+	// ErrInvalidTrace is returned by Writer.Add and Writer.AddEncoded for a
+	// trace they cannot store (no spans, a span whose trace_id is not the
+	// trace's ID, and for AddEncoded bytes proto.Unmarshal would reject).
 	ErrInvalidTrace = errors.New("invalid trace")
 	// ErrEmptyBlock is returned by Writer.Finish when no trace was added.
 	ErrEmptyBlock = errors.New("block has no traces")
