@@ -20,7 +20,8 @@ import (
 const maxSmallObject = 64 << 20
 
 // Reader reads one block. It loads the index and the parquet footer on first
-// use and keeps them; bloom shards and row groups are read per lookup. A
+// use and keeps them, and keeps each bloom shard it reads (at most
+// BloomShards × bloom_shard_max_bytes); row groups are read per lookup. A
 // Reader is safe for concurrent use.
 type Reader struct {
 	bkt          storage.Bucket
@@ -28,8 +29,9 @@ type Reader struct {
 	minID, maxID model.TraceID
 	metaErr      error
 
-	mu     sync.Mutex // guards loaded
+	mu     sync.Mutex // guards loaded and blooms
 	loaded *loaded    // nil until the first successful load
+	blooms map[int]*bloomFilter
 }
 
 // loaded is what a Reader reads once and keeps.
@@ -51,8 +53,8 @@ func NewReader(bkt storage.Bucket, meta *Meta) *Reader {
 func (r *Reader) Meta() *Meta { return r.meta }
 
 // FindTraceByID returns the trace with the given ID, or (nil, nil) if the
-// block does not hold it. It costs at most one bloom shard read, the index
-// and footer (once per Reader), and one ranged read of one row group.
+// block does not hold it. It costs at most one bloom shard read and the
+// index and footer (each once per Reader), and one ranged read of one row group.
 func (r *Reader) FindTraceByID(ctx context.Context, id model.TraceID) (*tracev1.TracesData, error) {
 	td, err := r.findTraceByID(ctx, id)
 	if err != nil {
@@ -72,14 +74,9 @@ func (r *Reader) findTraceByID(ctx context.Context, id model.TraceID) (*tracev1.
 		return nil, fmt.Errorf("%w: meta.json has %d bloom shards", ErrCorrupt, r.meta.BloomShards)
 	}
 	h := bloomHash(id)
-	shard := bloomShardOf(h, r.meta.BloomShards)
-	b, err := r.getAll(ctx, storage.BloomKey(r.meta.TenantID, r.meta.BlockID, shard))
+	bf, err := r.bloom(ctx, bloomShardOf(h, r.meta.BloomShards))
 	if err != nil {
 		return nil, err
-	}
-	bf, err := decodeBloom(b)
-	if err != nil {
-		return nil, fmt.Errorf("bloom-%d: %w", shard, err)
 	}
 	if !bf.mayContain(h) {
 		return nil, nil
@@ -99,6 +96,31 @@ func (r *Reader) findTraceByID(ctx context.Context, id model.TraceID) (*tracev1.
 	}
 	defer closeRG()
 	return findInRowGroup(rgr, id)
+}
+
+// bloom returns one shard of the bloom filter, read once per Reader: a lookup
+// of an absent trace then costs no object-store call at all.
+func (r *Reader) bloom(ctx context.Context, shard int) (*bloomFilter, error) {
+	r.mu.Lock()
+	bf := r.blooms[shard]
+	r.mu.Unlock()
+	if bf != nil {
+		return bf, nil
+	}
+	b, err := r.getAll(ctx, storage.BloomKey(r.meta.TenantID, r.meta.BlockID, shard))
+	if err != nil {
+		return nil, err
+	}
+	if bf, err = decodeBloom(b); err != nil {
+		return nil, fmt.Errorf("bloom-%d: %w", shard, err)
+	}
+	r.mu.Lock()
+	if r.blooms == nil {
+		r.blooms = map[int]*bloomFilter{}
+	}
+	r.blooms[shard] = bf
+	r.mu.Unlock()
+	return bf, nil
 }
 
 // Iterate calls fn for every trace of the block in ascending ID order,
