@@ -47,7 +47,7 @@ type Querier struct {
 	logger    *slog.Logger
 
 	mu      sync.Mutex
-	readers map[string]*block.Reader // by block ID; readers cache footers and indexes
+	readers map[string]map[string]*block.Reader // tenant → block ID; readers cache footers, indexes and blooms
 
 	blocksInspected prometheus.Counter
 }
@@ -59,7 +59,7 @@ func New(ingesters IngesterClient, bkt storage.Bucket, list *blocklist.List, log
 		bkt:       bkt,
 		blocks:    list,
 		logger:    logger.With("component", "querier"),
-		readers:   map[string]*block.Reader{},
+		readers:   map[string]map[string]*block.Reader{},
 		blocksInspected: promauto.With(reg).NewCounter(prometheus.CounterOpts{
 			Name: "vivace_querier_blocks_inspected_total", Help: "Blocks whose bloom filter or data a trace lookup read.",
 		}),
@@ -119,8 +119,10 @@ func (q *Querier) FindTraceByID(ctx context.Context, req *vivacepb.TraceByIDRequ
 // bloom shard, an index and one row group at most.
 func (q *Querier) findInBlocks(ctx context.Context, tenant string, id model.TraceID, req *vivacepb.TraceByIDRequest) ([]*tracev1.TracesData, error) {
 	idHex := id.String()
+	all := q.blocks.Metas(tenant)
+	q.dropGoneReaders(tenant, all)
 	var metas []*block.Meta
-	for _, m := range q.blocks.Metas(tenant) {
+	for _, m := range all {
 		switch {
 		case req.BlockStart != "" && m.BlockID < req.BlockStart,
 			req.BlockEnd != "" && m.BlockID > req.BlockEnd,
@@ -140,7 +142,7 @@ func (q *Querier) findInBlocks(ctx context.Context, tenant string, id model.Trac
 	for i, m := range metas {
 		g.Go(func() error {
 			q.blocksInspected.Inc()
-			td, err := q.reader(m).FindTraceByID(gctx, id)
+			td, err := q.reader(tenant, m).FindTraceByID(gctx, id)
 			if errors.Is(err, storage.ErrNotFound) {
 				return nil // deleted since the last poll (compacted or past retention)
 			}
@@ -157,13 +159,38 @@ func (q *Querier) findInBlocks(ctx context.Context, tenant string, id model.Trac
 	return slices.DeleteFunc(found, func(td *tracev1.TracesData) bool { return td == nil }), nil
 }
 
-func (q *Querier) reader(m *block.Meta) *block.Reader {
+func (q *Querier) reader(tenant string, m *block.Meta) *block.Reader {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	r, ok := q.readers[m.BlockID]
+	byID := q.readers[tenant]
+	if byID == nil {
+		byID = map[string]*block.Reader{}
+		q.readers[tenant] = byID
+	}
+	r, ok := byID[m.BlockID]
 	if !ok {
 		r = block.NewReader(q.bkt, m)
-		q.readers[m.BlockID] = r
+		byID[m.BlockID] = r
 	}
 	return r
+}
+
+// dropGoneReaders forgets the readers of blocks no longer listed (compacted
+// or past retention), so what they cache is freed.
+func (q *Querier) dropGoneReaders(tenant string, listed []*block.Meta) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	byID := q.readers[tenant]
+	if len(byID) <= len(listed) {
+		return // every reader may still be listed: nothing to check
+	}
+	keep := make(map[string]bool, len(listed))
+	for _, m := range listed {
+		keep[m.BlockID] = true
+	}
+	for id := range byID {
+		if !keep[id] {
+			delete(byID, id)
+		}
+	}
 }
