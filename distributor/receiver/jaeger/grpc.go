@@ -6,14 +6,12 @@ import (
 	"fmt"
 
 	"github.com/jaegertracing/jaeger-idl/proto-gen/api_v2"
+	"github.com/vivace-dev/vivace/distributor/receiver"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-
-	"github.com/vivace-dev/vivace/internal/model"
 )
 
 // rawRequest is a request kept as the bytes received, so that the handler
@@ -70,13 +68,7 @@ var collectorServiceDesc = grpc.ServiceDesc{
 }
 
 func (r *Receiver) postSpans(ctx context.Context, body []byte) (*api_v2.PostSpansResponse, error) {
-	var header string
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get("x-scope-orgid"); len(v) > 0 {
-			header = v[0]
-		}
-	}
-	tenant, err := model.ResolveTenant(r.multitenancy, header)
+	tenant, err := receiver.TenantFromGRPC(ctx, r.multitenancy)
 	if err != nil {
 		r.refuse(protoGRPC, &badRequest{reason: "tenant", err: err})
 		return nil, status.Error(codes.Unauthenticated, err.Error())

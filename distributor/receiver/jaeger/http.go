@@ -1,13 +1,12 @@
 package jaeger
 
 import (
-	"compress/gzip"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 
+	"github.com/vivace-dev/vivace/distributor/receiver"
 	"github.com/vivace-dev/vivace/internal/model"
 )
 
@@ -40,7 +39,7 @@ func (r *Receiver) handleThriftHTTP(w http.ResponseWriter, req *http.Request) {
 		r.refuseHTTP(w, http.StatusUnauthorized, &badRequest{reason: "tenant", err: err})
 		return
 	}
-	body, code, err := readBody(req, int64(r.cfg.Protocols.ThriftHTTP.MaxRecvMsgSizeMiB)<<20)
+	body, code, err := receiver.ReadBody(req, int64(r.cfg.Protocols.ThriftHTTP.MaxRecvMsgSizeMiB)<<20)
 	if err != nil {
 		reason := "body"
 		if code == http.StatusRequestEntityTooLarge {
@@ -75,29 +74,4 @@ func (r *Receiver) handleThriftHTTP(w http.ResponseWriter, req *http.Request) {
 func (r *Receiver) refuseHTTP(w http.ResponseWriter, code int, br *badRequest) {
 	r.refuse(protoThriftHTTP, br)
 	http.Error(w, br.Error(), code)
-}
-
-// readBody reads the request body, gunzipped if need be, up to limit bytes.
-func readBody(req *http.Request, limit int64) ([]byte, int, error) {
-	var body io.Reader = http.MaxBytesReader(nil, req.Body, limit)
-	switch enc := req.Header.Get("Content-Encoding"); enc {
-	case "", "identity":
-	case "gzip":
-		zr, err := gzip.NewReader(body)
-		if err != nil {
-			return nil, http.StatusBadRequest, fmt.Errorf("invalid gzip body: %w", err)
-		}
-		body = zr
-	default:
-		return nil, http.StatusUnsupportedMediaType, fmt.Errorf("content encoding %q is not supported: use gzip or none", enc)
-	}
-	b, err := io.ReadAll(io.LimitReader(body, limit+1))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig) || int64(len(b)) > limit:
-		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request body is over the limit of %d bytes", limit)
-	case err != nil:
-		return nil, http.StatusBadRequest, fmt.Errorf("read body: %w", err)
-	}
-	return b, 0, nil
 }

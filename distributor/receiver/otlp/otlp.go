@@ -4,11 +4,9 @@
 package otlp
 
 import (
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net"
@@ -25,7 +23,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -195,13 +192,7 @@ var traceServiceDesc = grpc.ServiceDesc{
 }
 
 func (r *Receiver) exportGRPC(ctx context.Context, req []byte) (*coltracepb.ExportTraceServiceResponse, error) {
-	var header string
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get("x-scope-orgid"); len(v) > 0 {
-			header = v[0]
-		}
-	}
-	tenant, err := model.ResolveTenant(r.multitenancy, header)
+	tenant, err := receiver.TenantFromGRPC(ctx, r.multitenancy)
 	if err != nil {
 		r.refused.WithLabelValues("grpc", "tenant").Inc()
 		return nil, status.Error(codes.Unauthenticated, err.Error())
@@ -238,7 +229,7 @@ func (r *Receiver) handleHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	limit := int64(r.cfg.Protocols.HTTP.MaxRecvMsgSizeMiB) << 20
-	body, code, err := readBody(req, limit)
+	body, code, err := receiver.ReadBody(req, limit)
 	if err != nil {
 		reason := "body"
 		if code == http.StatusRequestEntityTooLarge {
@@ -265,31 +256,6 @@ func (r *Receiver) handleHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	r.requests.WithLabelValues("http", "ok").Inc()
 	writeMessage(w, isJSON, http.StatusOK, &coltracepb.ExportTraceServiceResponse{})
-}
-
-// readBody reads the request body, gunzipped if need be, up to limit bytes.
-func readBody(req *http.Request, limit int64) ([]byte, int, error) {
-	var body io.Reader = http.MaxBytesReader(nil, req.Body, limit)
-	switch enc := req.Header.Get("Content-Encoding"); enc {
-	case "", "identity":
-	case "gzip":
-		zr, err := gzip.NewReader(body)
-		if err != nil {
-			return nil, http.StatusBadRequest, fmt.Errorf("invalid gzip body: %w", err)
-		}
-		body = zr
-	default:
-		return nil, http.StatusUnsupportedMediaType, fmt.Errorf("content encoding %q is not supported: use gzip or none", enc)
-	}
-	b, err := io.ReadAll(io.LimitReader(body, limit+1))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig) || int64(len(b)) > limit:
-		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request body is over the limit of %d bytes", limit)
-	case err != nil:
-		return nil, http.StatusBadRequest, fmt.Errorf("read body: %w", err)
-	}
-	return b, 0, nil
 }
 
 func (r *Receiver) refuseHTTP(w http.ResponseWriter, isJSON bool, code int, reason, msg string) {

@@ -7,17 +7,13 @@
 package zipkin
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/grafana/dskit/services"
@@ -167,7 +163,7 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request, v1 bool) {
 		r.refuse(w, f, http.StatusUnauthorized, "tenant", err.Error(), 0)
 		return
 	}
-	body, code, err := readBody(req, r.cfg.MaxRequestBodySize)
+	body, code, err := receiver.ReadBody(req, r.cfg.MaxRequestBodySize)
 	if err != nil {
 		reason := "body"
 		switch code {
@@ -244,42 +240,4 @@ func (r *Receiver) refuse(w http.ResponseWriter, f format, code int, reason, msg
 	}
 	r.logger.Debug("refused request", "protocol", string(f), "reason", reason, "err", msg)
 	http.Error(w, msg, code)
-}
-
-var gzipReaders sync.Pool // *gzip.Reader
-
-// readBody reads the request body, gunzipped if need be, up to limit bytes.
-func readBody(req *http.Request, limit int64) ([]byte, int, error) {
-	var body io.Reader = http.MaxBytesReader(nil, req.Body, limit)
-	switch enc := req.Header.Get("Content-Encoding"); enc {
-	case "", "identity":
-	case "gzip":
-		zr, _ := gzipReaders.Get().(*gzip.Reader)
-		var err error
-		if zr == nil {
-			zr, err = gzip.NewReader(body)
-		} else {
-			err = zr.Reset(body)
-		}
-		if err != nil {
-			return nil, http.StatusBadRequest, fmt.Errorf("invalid gzip body: %w", err)
-		}
-		defer gzipReaders.Put(zr)
-		body = zr
-	default:
-		return nil, http.StatusUnsupportedMediaType, fmt.Errorf("content encoding %q is not supported: use gzip or none", enc)
-	}
-	var buf bytes.Buffer
-	if n := req.ContentLength; n > 0 && n <= limit {
-		buf.Grow(int(n) + bytes.MinRead)
-	}
-	_, err := buf.ReadFrom(io.LimitReader(body, limit+1))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig) || int64(buf.Len()) > limit:
-		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request body is over the limit of %d bytes", limit)
-	case err != nil:
-		return nil, http.StatusBadRequest, fmt.Errorf("read body: %w", err)
-	}
-	return buf.Bytes(), 0, nil
 }
