@@ -3,51 +3,13 @@ package jaeger
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/jaegertracing/jaeger-idl/proto-gen/api_v2"
 	"github.com/vivace-dev/vivace/distributor/receiver"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/encoding"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 )
-
-// rawRequest is a request kept as the bytes received, so that the handler
-// decodes it and can answer InvalidArgument (gRPC answers a codec error
-// with Internal).
-type rawRequest struct{ b []byte }
-
-// rawCodec hands rawRequest the undecoded message and encodes replies with
-// their own (gogo-generated) Marshal method: jaeger-idl's api_v2 types are
-// gogo protobuf, which google.golang.org/protobuf cannot encode. It
-// replaces the "proto" codec on the Jaeger gRPC server only.
-type rawCodec struct{}
-
-func (rawCodec) Name() string { return "proto" }
-
-func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
-	m, ok := v.(interface{ Marshal() ([]byte, error) })
-	if !ok {
-		return nil, fmt.Errorf("cannot encode %T", v)
-	}
-	b, err := m.Marshal()
-	return mem.BufferSlice{mem.SliceBuffer(b)}, err
-}
-
-func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	switch v := v.(type) {
-	case *rawRequest:
-		v.b = data.Materialize()
-		return nil
-	case interface{ Unmarshal([]byte) error }:
-		return v.Unmarshal(data.Materialize())
-	}
-	return fmt.Errorf("cannot decode into %T", v)
-}
-
-var _ encoding.CodecV2 = rawCodec{}
 
 // collectorServiceDesc is Jaeger's CollectorService (collector.proto) with a
 // handler that takes raw bytes.
@@ -57,11 +19,11 @@ var collectorServiceDesc = grpc.ServiceDesc{
 	Methods: []grpc.MethodDesc{{
 		MethodName: "PostSpans",
 		Handler: func(srv any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
-			var req rawRequest
+			var req receiver.RawRequest
 			if err := dec(&req); err != nil {
 				return nil, err
 			}
-			return srv.(*Receiver).postSpans(ctx, req.b)
+			return srv.(*Receiver).postSpans(ctx, req.B)
 		},
 	}},
 	Metadata: "collector.proto",

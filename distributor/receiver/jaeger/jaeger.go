@@ -116,7 +116,7 @@ func (r *Receiver) starting(context.Context) (err error) {
 			return fmt.Errorf("jaeger gRPC listen: %w", err)
 		}
 		r.grpcSrv = grpc.NewServer(
-			grpc.ForceServerCodecV2(rawCodec{}),
+			grpc.ForceServerCodecV2(receiver.RawCodec{}),
 			grpc.MaxRecvMsgSize(p.GRPC.MaxRecvMsgSizeMiB<<20),
 		)
 		r.grpcSrv.RegisterService(&collectorServiceDesc, r)

@@ -21,8 +21,6 @@ import (
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/encoding"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -90,7 +88,7 @@ func (r *Receiver) starting(context.Context) error {
 			return fmt.Errorf("OTLP gRPC listen: %w", err)
 		}
 		r.grpcSrv = grpc.NewServer(
-			grpc.ForceServerCodecV2(rawCodec{}),
+			grpc.ForceServerCodecV2(receiver.RawCodec{}),
 			grpc.MaxRecvMsgSize(r.cfg.Protocols.GRPC.MaxRecvMsgSizeMiB<<20),
 		)
 		r.grpcSrv.RegisterService(&traceServiceDesc, r)
@@ -143,37 +141,6 @@ func (r *Receiver) stopping(error) error {
 	return nil
 }
 
-// rawRequest is an ExportTraceServiceRequest kept as the bytes received.
-type rawRequest struct{ b []byte }
-
-// rawCodec hands rawRequest the undecoded message and encodes replies as
-// protobuf. It replaces the default "proto" codec on the OTLP server only.
-type rawCodec struct{}
-
-func (rawCodec) Name() string { return "proto" }
-
-func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
-	m, ok := v.(proto.Message)
-	if !ok {
-		return nil, fmt.Errorf("cannot encode %T", v)
-	}
-	b, err := proto.Marshal(m)
-	return mem.BufferSlice{mem.SliceBuffer(b)}, err
-}
-
-func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	switch v := v.(type) {
-	case *rawRequest:
-		v.b = data.Materialize()
-		return nil
-	case proto.Message:
-		return proto.Unmarshal(data.Materialize(), v)
-	}
-	return fmt.Errorf("cannot decode into %T", v)
-}
-
-var _ encoding.CodecV2 = rawCodec{}
-
 // traceServiceDesc is OTLP's TraceService with a handler that takes raw bytes.
 var traceServiceDesc = grpc.ServiceDesc{
 	ServiceName: "opentelemetry.proto.collector.trace.v1.TraceService",
@@ -181,11 +148,11 @@ var traceServiceDesc = grpc.ServiceDesc{
 	Methods: []grpc.MethodDesc{{
 		MethodName: "Export",
 		Handler: func(srv any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
-			var req rawRequest
+			var req receiver.RawRequest
 			if err := dec(&req); err != nil {
 				return nil, err
 			}
-			return srv.(*Receiver).exportGRPC(ctx, req.b)
+			return srv.(*Receiver).exportGRPC(ctx, req.B)
 		},
 	}},
 	Metadata: "opentelemetry/proto/collector/trace/v1/trace_service.proto",
