@@ -216,25 +216,25 @@ func (r *Receiver) pushOTLP(ctx context.Context, protocol, tenant string, req *c
 	if spans > 0 {
 		b, err := proto.Marshal(req)
 		if err != nil {
-			r.m.requests.WithLabelValues(protocol, "error").Inc()
+			r.m.Requests.WithLabelValues(protocol, "error").Inc()
 			return fmt.Errorf("encode OTLP: %w", err)
 		}
 		if _, err := r.pusher.PushOTLP(ctx, tenant, b); err != nil {
 			if errors.Is(err, receiver.ErrBadInput) {
 				return &badRequest{reason: "rejected", spans: spans, err: err}
 			}
-			r.m.requests.WithLabelValues(protocol, "error").Inc()
+			r.m.Requests.WithLabelValues(protocol, "error").Inc()
 			return err
 		}
 	}
-	r.m.requests.WithLabelValues(protocol, "ok").Inc()
+	r.m.Requests.WithLabelValues(protocol, "ok").Inc()
 	return nil
 }
 
 // refuse counts a request refused as the sender's fault.
 func (r *Receiver) refuse(protocol string, br *badRequest) {
-	r.m.refused.WithLabelValues(protocol, br.reason).Inc()
+	r.m.Refused.WithLabelValues(protocol, br.reason).Inc()
 	if br.spans > 0 {
-		r.m.refusedSpans.WithLabelValues(br.reason).Add(float64(br.spans))
+		r.m.RefusedSpans.WithLabelValues(br.reason).Add(float64(br.spans))
 	}
 }

@@ -124,15 +124,15 @@ func startReceiver(tb testing.TB, cfg Config, multitenancy bool, p *fakePusher) 
 }
 
 func (r *Receiver) refusedCount(protocol, reason string) float64 {
-	return testutil.ToFloat64(r.m.refused.WithLabelValues(protocol, reason))
+	return testutil.ToFloat64(r.m.Refused.WithLabelValues(protocol, reason))
 }
 
 func (r *Receiver) refusedSpansCount(reason string) float64 {
-	return testutil.ToFloat64(r.m.refusedSpans.WithLabelValues(reason))
+	return testutil.ToFloat64(r.m.RefusedSpans.WithLabelValues(reason))
 }
 
 func (r *Receiver) requestCount(protocol, outcome string) float64 {
-	return testutil.ToFloat64(r.m.requests.WithLabelValues(protocol, outcome))
+	return testutil.ToFloat64(r.m.Requests.WithLabelValues(protocol, outcome))
 }
 
 // testBatch is a two-span batch as a Jaeger client sends it.

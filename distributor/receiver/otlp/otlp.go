@@ -16,7 +16,6 @@ import (
 
 	"github.com/grafana/dskit/services"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
@@ -38,8 +37,7 @@ type Receiver struct {
 	pusher       receiver.Pusher
 	logger       *slog.Logger
 
-	requests *prometheus.CounterVec // by protocol and outcome
-	refused  *prometheus.CounterVec // by protocol and reason
+	metrics receiver.Metrics
 
 	grpcLis, httpLis net.Listener
 	grpcSrv          *grpc.Server
@@ -51,20 +49,12 @@ func New(cfg Config, multitenancy bool, pusher receiver.Pusher, logger *slog.Log
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	f := promauto.With(reg)
 	r := &Receiver{
 		cfg:          cfg,
 		multitenancy: multitenancy,
 		pusher:       pusher,
 		logger:       logger.With("component", "receiver-otlp"),
-		requests: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "vivace_receiver_requests_total", Help: "Requests received, by receiver and outcome.",
-			ConstLabels: prometheus.Labels{"receiver": "otlp"},
-		}, []string{"protocol", "outcome"}),
-		refused: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "vivace_receiver_refused_requests_total", Help: "Requests refused as bad input, by receiver and reason.",
-			ConstLabels: prometheus.Labels{"receiver": "otlp"},
-		}, []string{"protocol", "reason"}),
+		metrics:      receiver.NewMetrics(reg, "otlp"),
 	}
 	r.Service = services.NewBasicService(r.starting, r.running, r.stopping)
 	return r, nil
@@ -161,19 +151,19 @@ var traceServiceDesc = grpc.ServiceDesc{
 func (r *Receiver) exportGRPC(ctx context.Context, req []byte) (*coltracepb.ExportTraceServiceResponse, error) {
 	tenant, err := receiver.TenantFromGRPC(ctx, r.multitenancy)
 	if err != nil {
-		r.refused.WithLabelValues("grpc", "tenant").Inc()
+		r.metrics.Refused.WithLabelValues("grpc", "tenant").Inc()
 		return nil, status.Error(codes.Unauthenticated, err.Error())
 	}
 	if _, err := r.pusher.PushOTLP(ctx, tenant, req); err != nil {
 		if errors.Is(err, receiver.ErrBadInput) {
-			r.refused.WithLabelValues("grpc", "malformed").Inc()
+			r.metrics.Refused.WithLabelValues("grpc", "malformed").Inc()
 			return nil, status.Error(codes.InvalidArgument, err.Error())
 		}
-		r.requests.WithLabelValues("grpc", "error").Inc()
+		r.metrics.Requests.WithLabelValues("grpc", "error").Inc()
 		r.logger.Error("push failed", "tenant", tenant, "err", err)
 		return nil, status.Error(codes.Unavailable, err.Error())
 	}
-	r.requests.WithLabelValues("grpc", "ok").Inc()
+	r.metrics.Requests.WithLabelValues("grpc", "ok").Inc()
 	return &coltracepb.ExportTraceServiceResponse{}, nil
 }
 
@@ -216,17 +206,17 @@ func (r *Receiver) handleHTTP(w http.ResponseWriter, req *http.Request) {
 			r.refuseHTTP(w, isJSON, http.StatusBadRequest, "malformed", err.Error())
 			return
 		}
-		r.requests.WithLabelValues("http", "error").Inc()
+		r.metrics.Requests.WithLabelValues("http", "error").Inc()
 		r.logger.Error("push failed", "tenant", tenant, "err", err)
 		writeStatus(w, isJSON, http.StatusServiceUnavailable, codes.Unavailable, err.Error())
 		return
 	}
-	r.requests.WithLabelValues("http", "ok").Inc()
+	r.metrics.Requests.WithLabelValues("http", "ok").Inc()
 	writeMessage(w, isJSON, http.StatusOK, &coltracepb.ExportTraceServiceResponse{})
 }
 
 func (r *Receiver) refuseHTTP(w http.ResponseWriter, isJSON bool, code int, reason, msg string) {
-	r.refused.WithLabelValues("http", reason).Inc()
+	r.metrics.Refused.WithLabelValues("http", reason).Inc()
 	grpcCode := codes.InvalidArgument
 	if code == http.StatusUnauthorized {
 		grpcCode = codes.Unauthenticated

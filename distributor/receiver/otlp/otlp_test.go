@@ -109,7 +109,7 @@ func startReceiver(tb testing.TB, multitenancy bool, maxMiB int, p *fakePusher) 
 }
 
 func (r *Receiver) refusedCount(protocol, reason string) float64 {
-	return testutil.ToFloat64(r.refused.WithLabelValues(protocol, reason))
+	return testutil.ToFloat64(r.metrics.Refused.WithLabelValues(protocol, reason))
 }
 
 // httpClient is a client whose connections are closed when the test ends.
@@ -286,7 +286,7 @@ func TestHTTPAccepts(t *testing.T) {
 			require.Len(t, got.split.IDs, 4)
 		})
 	}
-	require.Equal(t, float64(p.count()), testutil.ToFloat64(r.requests.WithLabelValues("http", "ok")))
+	require.Equal(t, float64(p.count()), testutil.ToFloat64(r.metrics.Requests.WithLabelValues("http", "ok")))
 }
 
 func TestHTTPJSONHexIDs(t *testing.T) {
@@ -428,7 +428,7 @@ func TestHTTPRefuses(t *testing.T) {
 			require.Equal(t, n+1, p.count())
 		})
 	}
-	require.Zero(t, testutil.ToFloat64(r.requests.WithLabelValues("http", "error")))
+	require.Zero(t, testutil.ToFloat64(r.metrics.Requests.WithLabelValues("http", "error")))
 }
 
 func TestHTTPPushFailure(t *testing.T) {
@@ -439,7 +439,7 @@ func TestHTTPPushFailure(t *testing.T) {
 	st := rpcStatus(t, resp)
 	require.Equal(t, int32(codes.Unavailable), st.Code)
 	require.Contains(t, st.Message, "no ingester reachable")
-	require.Equal(t, 1.0, testutil.ToFloat64(r.requests.WithLabelValues("http", "error")))
+	require.Equal(t, 1.0, testutil.ToFloat64(r.metrics.Requests.WithLabelValues("http", "error")))
 }
 
 func TestHTTPMultitenancy(t *testing.T) {
@@ -590,7 +590,7 @@ func TestGRPCPushFailure(t *testing.T) {
 	_, err := client.Export(testContext(t), testRequest(t, 6, 1, 2))
 	require.Equal(t, codes.Unavailable, status.Code(err))
 	require.ErrorContains(t, err, "no ingester reachable")
-	require.Equal(t, 1.0, testutil.ToFloat64(r.requests.WithLabelValues("grpc", "error")))
+	require.Equal(t, 1.0, testutil.ToFloat64(r.metrics.Requests.WithLabelValues("grpc", "error")))
 }
 
 func TestGRPCMultitenancy(t *testing.T) {

@@ -161,11 +161,11 @@ func gzipped(tb testing.TB, b []byte) []byte {
 }
 
 func (r *Receiver) refusedCount(protocol, reason string) float64 {
-	return testutil.ToFloat64(r.metrics.refused.WithLabelValues(protocol, reason))
+	return testutil.ToFloat64(r.metrics.Refused.WithLabelValues(protocol, reason))
 }
 
 func (r *Receiver) refusedSpans(reason string) float64 {
-	return testutil.ToFloat64(r.metrics.refusedSpans.WithLabelValues(reason))
+	return testutil.ToFloat64(r.metrics.RefusedSpans.WithLabelValues(reason))
 }
 
 // requireProtoEqual compares messages and shows both as JSON when they differ.

@@ -32,7 +32,7 @@ type Receiver struct {
 	multitenancy bool
 	pusher       receiver.Pusher
 	logger       *slog.Logger
-	metrics      *metrics
+	metrics      receiver.Metrics
 
 	lis net.Listener
 	srv *http.Server
@@ -48,7 +48,7 @@ func New(cfg Config, multitenancy bool, pusher receiver.Pusher, logger *slog.Log
 		multitenancy: multitenancy,
 		pusher:       pusher,
 		logger:       logger.With("component", "receiver-zipkin"),
-		metrics:      newMetrics(reg),
+		metrics:      receiver.NewMetrics(reg, "zipkin"),
 	}
 	r.Service = services.NewBasicService(r.starting, r.running, r.stopping)
 	return r, nil
@@ -190,13 +190,13 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request, v1 bool) {
 		return
 	}
 	if len(b.spans) == 0 {
-		r.metrics.requests.WithLabelValues(string(f), "ok").Inc()
+		r.metrics.Requests.WithLabelValues(string(f), "ok").Inc()
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
 	otlp, err := proto.Marshal(translate(b))
 	if err != nil { // a translation bug, not the client's fault
-		r.metrics.requests.WithLabelValues(string(f), "error").Inc()
+		r.metrics.Requests.WithLabelValues(string(f), "error").Inc()
 		r.logger.Error("encode OTLP", "tenant", tenant, "err", err)
 		http.Error(w, "encode OTLP: "+err.Error(), http.StatusInternalServerError)
 		return
@@ -206,12 +206,12 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request, v1 bool) {
 			r.refuse(w, f, http.StatusBadRequest, "malformed", err.Error(), len(b.spans))
 			return
 		}
-		r.metrics.requests.WithLabelValues(string(f), "error").Inc()
+		r.metrics.Requests.WithLabelValues(string(f), "error").Inc()
 		r.logger.Error("push failed", "tenant", tenant, "err", err)
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	r.metrics.requests.WithLabelValues(string(f), "ok").Inc()
+	r.metrics.Requests.WithLabelValues(string(f), "ok").Inc()
 	w.WriteHeader(http.StatusAccepted)
 }
 
@@ -234,9 +234,9 @@ func decode(f format, body []byte) (b *batch, n int, err error) {
 }
 
 func (r *Receiver) refuse(w http.ResponseWriter, f format, code int, reason, msg string, spans int) {
-	r.metrics.refused.WithLabelValues(string(f), reason).Inc()
+	r.metrics.Refused.WithLabelValues(string(f), reason).Inc()
 	if spans > 0 {
-		r.metrics.refusedSpans.WithLabelValues(reason).Add(float64(spans))
+		r.metrics.RefusedSpans.WithLabelValues(reason).Add(float64(spans))
 	}
 	r.logger.Debug("refused request", "protocol", string(f), "reason", reason, "err", msg)
 	http.Error(w, msg, code)
