@@ -11,12 +11,16 @@ import (
 	"github.com/vivace-dev/vivace/distributor/receiver/jaeger"
 	"github.com/vivace-dev/vivace/distributor/receiver/otlp"
 	"github.com/vivace-dev/vivace/distributor/receiver/zipkin"
+	"github.com/vivace-dev/vivace/internal/membership"
 )
 
 // Config is the distributor's part of the config file.
 type Config struct {
 	Receivers        ReceiversConfig        `yaml:"receivers"`
 	LogReceivedSpans LogReceivedSpansConfig `yaml:"log_received_spans"`
+	// Ring is the distributors' own ring: who is distributing, for the
+	// status page and for limits shared among distributors.
+	Ring membership.Config `yaml:"ring"`
 }
 
 // LogReceivedSpansConfig logs every received span, as Tempo's option does.
@@ -42,12 +46,13 @@ func (c *Config) RegisterFlagsAndApplyDefaults(prefix string, f *flag.FlagSet) {
 	c.Receivers.Jaeger.RegisterFlagsAndApplyDefaults(prefix+".receivers.jaeger", f)
 	f.BoolVar(&c.LogReceivedSpans.Enabled, prefix+".log-received-spans.enabled", false, "Log the tenant, trace ID, span ID and service of every received span.")
 	f.BoolVar(&c.LogReceivedSpans.IncludeAllAttributes, prefix+".log-received-spans.include-all-attributes", false, "Also log every span and resource attribute.")
+	c.Ring.RegisterFlagsAndApplyDefaults(prefix+".ring.", f)
 	f.BoolVar(&c.LogReceivedSpans.FilterByStatusError, prefix+".log-received-spans.filter-by-status-error", false, "Log only spans whose status is error.")
 }
 
 // Validate checks the config.
 func (c *Config) Validate() error {
-	return errors.Join(c.Receivers.OTLP.Validate(), c.Receivers.Zipkin.Validate(), c.Receivers.Jaeger.Validate())
+	return errors.Join(c.Receivers.OTLP.Validate(), c.Receivers.Zipkin.Validate(), c.Receivers.Jaeger.Validate(), c.Ring.Validate("distributor.ring"))
 }
 
 // UnmarshalYAML gives a receivers section Tempo's meaning: the receivers and

@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/grafana/dskit/ring"
 	"github.com/grafana/dskit/user"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -63,10 +66,38 @@ func defaultConfig() distributor.Config {
 	return cfg
 }
 
-func newDistributor(tb testing.TB, ing distributor.IngesterClient) (*distributor.Distributor, *prometheus.Registry) {
+// fakeRing places every key on all its instances, with dskit's quorum: a
+// majority must succeed.
+type fakeRing struct{ instances []ring.InstanceDesc }
+
+func (r fakeRing) Get(uint32, ring.Operation, []ring.InstanceDesc, []string, []string) (ring.ReplicationSet, error) {
+	n := len(r.instances)
+	return ring.ReplicationSet{Instances: r.instances, MaxErrors: n - (n/2 + 1)}, nil
+}
+func (r fakeRing) ReplicationFactor() int { return len(r.instances) }
+func (r fakeRing) InstancesCount() int    { return len(r.instances) }
+
+// replicas routes every trace to all of ings, as a ring with replication
+// factor len(ings) and that many ingesters would.
+func replicas(ings ...distributor.IngesterClient) distributor.Ingesters {
+	r := fakeRing{}
+	byID := map[string]distributor.IngesterClient{}
+	for i, ing := range ings {
+		id := fmt.Sprintf("ingester-%d", i)
+		r.instances = append(r.instances, ring.InstanceDesc{Id: id, Addr: id, State: ring.ACTIVE})
+		byID[id] = ing
+	}
+	return distributor.Ingesters{
+		Ring:    r,
+		Client:  func(inst ring.InstanceDesc) (distributor.IngesterClient, error) { return byID[inst.Id], nil },
+		Timeout: time.Minute,
+	}
+}
+
+func newDistributor(tb testing.TB, ings ...distributor.IngesterClient) (*distributor.Distributor, *prometheus.Registry) {
 	tb.Helper()
 	reg := prometheus.NewRegistry()
-	d, err := distributor.New(defaultConfig(), ing, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+	d, err := distributor.New(defaultConfig(), replicas(ings...), slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
 	require.NoError(tb, err)
 	return d, reg
 }
@@ -253,7 +284,7 @@ func TestPushOTLPIngesterError(t *testing.T) {
 func TestNewRefusesInvalidConfig(t *testing.T) {
 	cfg := defaultConfig()
 	cfg.Receivers.OTLP.Protocols.HTTP.MaxRecvMsgSizeMiB = 0
-	_, err := distributor.New(cfg, noopIngester{}, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	_, err := distributor.New(cfg, replicas(noopIngester{}), slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
 	require.ErrorContains(t, err, "max_recv_msg_size_mib")
 }
 
@@ -285,4 +316,59 @@ func BenchmarkPushOTLP(b *testing.B) {
 	}
 	b.ReportMetric(float64(spans)*float64(b.N)/b.Elapsed().Seconds(), "spans/s")
 	b.ReportMetric(float64(len(req))/float64(spans), "bytes/span")
+}
+
+// With replication factor 3 a push is acknowledged once two ingesters hold
+// every trace, and refused when two fail.
+func TestPushOTLPWriteQuorum(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	ids, traces := modeltest.Traces(rng, 10, 5)
+	req := mustMarshal(t, request(rng, traces))
+	down := errors.New("ingester down")
+	for _, tc := range []struct {
+		name    string
+		failing int
+		wantErr bool
+	}{
+		{name: "all up", failing: 0},
+		{name: "one down", failing: 1},
+		{name: "two down", failing: 2, wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ings := []*fakeIngester{{}, {}, {}}
+			for i := range tc.failing {
+				ings[i].err = down
+			}
+			d, reg := newDistributor(t, ings[0], ings[1], ings[2])
+			n, err := d.PushOTLP(context.Background(), "team-a", req)
+			if tc.wantErr {
+				require.ErrorIs(t, err, down)
+				require.Zero(t, n)
+				require.Equal(t, 1.0, counter(t, reg, "vivace_distributor_ingester_push_failures_total"))
+				return
+			}
+			require.NoError(t, err)
+			want := 0
+			for _, td := range traces {
+				want += model.SpanCount(td)
+			}
+			require.Equal(t, want, n)
+			full := 0
+			for _, ing := range ings[tc.failing:] {
+				ing.mu.Lock()
+				got := map[model.TraceID]bool{}
+				for _, pr := range ing.reqs {
+					for _, id := range pr.Ids {
+						got[model.TraceID(id)] = true
+					}
+				}
+				ing.mu.Unlock()
+				if len(got) == len(ids) {
+					full++
+				}
+			}
+			// The replica beyond the quorum may still be in flight.
+			require.GreaterOrEqual(t, full, 2, "a quorum of replicas holds every trace")
+		})
+	}
 }

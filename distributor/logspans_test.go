@@ -45,7 +45,7 @@ func TestLogReceivedSpans(t *testing.T) {
 			var buf bytes.Buffer
 			cfg := defaultConfig()
 			cfg.LogReceivedSpans = tc.cfg
-			d, err := distributor.New(cfg, noopIngester{}, slog.New(slog.NewJSONHandler(&buf, nil)), prometheus.NewRegistry())
+			d, err := distributor.New(cfg, replicas(noopIngester{}), slog.New(slog.NewJSONHandler(&buf, nil)), prometheus.NewRegistry())
 			require.NoError(t, err)
 			_, err = d.PushOTLP(context.Background(), "team-a", mustMarshal(t, td))
 			require.NoError(t, err)

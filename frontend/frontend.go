@@ -1,5 +1,6 @@
 // Package frontend is the public read API (Tempo's HTTP API). It splits each
-// query into jobs, runs them on queriers and combines the answers.
+// query into jobs, queues them fairly per tenant for the queriers to pull,
+// and combines the answers.
 package frontend
 
 import (
@@ -10,21 +11,25 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/grafana/dskit/services"
 	"github.com/grafana/dskit/user"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
-	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vivace-dev/vivace/internal/model"
 	"github.com/vivace-dev/vivace/internal/vivacepb"
 )
 
-// Querier is the frontend→querier hop.
+// Querier is what a local worker runs jobs on in monolithic mode; in
+// microservices mode queriers pull jobs through Process instead.
 type Querier interface {
 	FindTraceByID(ctx context.Context, req *vivacepb.TraceByIDRequest) (*vivacepb.TraceByIDResponse, error)
 }
@@ -34,38 +39,165 @@ type Limits interface {
 	MaxBytesPerTrace(tenant string) int
 }
 
-// Frontend is the query-frontend role.
+// Frontend is the query-frontend role. It queues the jobs of each lookup
+// fairly per tenant; workers pull them: queriers over gRPC (Process) and, in
+// monolithic mode, local workers (RunLocalWorkers).
 type Frontend struct {
+	services.Service
+	vivacepb.UnimplementedFrontendServer
+
 	cfg          Config
-	querier      Querier
 	limits       Limits
 	multitenancy bool
 	logger       *slog.Logger
+	metrics      *metrics
+	queue        *queue
+	jobID        atomic.Uint64
 
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	local        Querier // set before start, read by running
+	localWorkers int
 }
 
-// New makes a frontend sending jobs to querier.
-func New(cfg Config, querier Querier, limits Limits, multitenancy bool, logger *slog.Logger, reg prometheus.Registerer) (*Frontend, error) {
+// New makes a frontend; start it as a service before serving requests' jobs.
+func New(cfg Config, limits Limits, multitenancy bool, logger *slog.Logger, reg prometheus.Registerer) (*Frontend, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	f := promauto.With(reg)
-	return &Frontend{
+	m := newMetrics(reg)
+	f := &Frontend{
 		cfg:          cfg,
-		querier:      querier,
 		limits:       limits,
 		multitenancy: multitenancy,
 		logger:       logger.With("component", "query-frontend"),
-		requests: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "vivace_query_frontend_requests_total", Help: "Read API requests, by endpoint and status code.",
-		}, []string{"endpoint", "code"}),
-		duration: f.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "vivace_query_frontend_request_duration_seconds", Help: "Read API latency, by endpoint.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
-		}, []string{"endpoint"}),
-	}, nil
+		metrics:      m,
+		queue:        newQueue(cfg.MaxOutstandingPerTenant, m),
+	}
+	f.Service = services.NewBasicService(nil, f.running, f.stopping).WithName("query-frontend")
+	return f, nil
+}
+
+// RunLocalWorkers makes n workers that run jobs on q in this process, for
+// monolithic mode. Call it before starting the service; the workers start
+// and stop with it.
+func (f *Frontend) RunLocalWorkers(q Querier, n int) {
+	f.local, f.localWorkers = q, n
+}
+
+func (f *Frontend) running(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for range f.localWorkers {
+		wg.Go(func() { f.runLocal(ctx, f.local) })
+	}
+	<-ctx.Done()
+	wg.Wait()
+	return nil
+}
+
+// stopping fails the jobs still queued and ends every Process handler.
+func (f *Frontend) stopping(error) error {
+	f.queue.close()
+	return nil
+}
+
+func (f *Frontend) runLocal(ctx context.Context, q Querier) {
+	f.metrics.connectedWorkers.Inc()
+	defer f.metrics.connectedWorkers.Dec()
+	for {
+		r, err := f.queue.dequeue(ctx)
+		if err != nil {
+			return
+		}
+		// The job ends with its lookup, or when the frontend stops.
+		jobCtx, cancel := context.WithCancel(user.InjectOrgID(r.ctx, r.tenant))
+		stop := context.AfterFunc(ctx, cancel)
+		resp, err := q.FindTraceByID(jobCtx, r.job)
+		stop()
+		cancel()
+		r.done(resp, err)
+	}
+}
+
+// Process runs jobs on a querier's stream, one at a time, until the stream
+// ends or the frontend stops. A job in flight when the stream breaks goes
+// back to the front of its tenant's queue for another querier.
+func (f *Frontend) Process(stream vivacepb.Frontend_ProcessServer) error {
+	f.metrics.connectedWorkers.Inc()
+	defer f.metrics.connectedWorkers.Dec()
+	for {
+		r, err := f.queue.dequeue(stream.Context())
+		if errors.Is(err, errStopping) {
+			return status.Error(codes.Unavailable, err.Error())
+		}
+		if err != nil {
+			return status.FromContextError(err).Err()
+		}
+		res, err := f.exchange(stream, r)
+		if err != nil {
+			f.retry(r, err)
+			return status.Error(codes.Unavailable, err.Error())
+		}
+		r.done(res.GetTraceById(), resultError(res))
+	}
+}
+
+// exchange sends the job and waits for its result.
+func (f *Frontend) exchange(stream vivacepb.Frontend_ProcessServer, r *request) (*vivacepb.JobResult, error) {
+	id := f.jobID.Add(1)
+	type answer struct {
+		res *vivacepb.JobResult
+		err error
+	}
+	ch := make(chan answer, 1)
+	// Send and Recv wait on the querier: they run aside so that stopping the
+	// frontend ends the handler at once; gRPC then ends them with the stream.
+	go func() {
+		if err := stream.Send(&vivacepb.Job{Id: id, Tenant: r.tenant, TraceById: r.job}); err != nil {
+			ch <- answer{err: err}
+			return
+		}
+		res, err := stream.Recv()
+		ch <- answer{res, err}
+	}()
+	select {
+	case a := <-ch:
+		if a.err == nil && a.res.GetId() != id {
+			return nil, fmt.Errorf("querier answered job %d, want %d", a.res.GetId(), id)
+		}
+		return a.res, a.err
+	case <-f.queue.stopped:
+		return nil, errStopping
+	}
+}
+
+// retry gives a job whose querier went away to another one, up to max_retries times.
+func (f *Frontend) retry(r *request, cause error) {
+	if r.retries >= f.cfg.MaxRetries {
+		f.logger.Warn("job failed: its queriers went away", "tenant", r.tenant, "attempts", r.retries+1, "err", cause)
+		r.done(nil, fmt.Errorf("job failed on %d queriers, the last: %w", r.retries+1, cause))
+		return
+	}
+	f.logger.Info("querier went away with a job, retrying it", "tenant", r.tenant, "err", cause)
+	r.retries++
+	f.metrics.retries.Inc()
+	if err := f.queue.requeue(r); err != nil {
+		r.done(nil, err)
+	}
+}
+
+// resultError is the error a querier reported: its 4xx codes are the
+// request's fault and answered as such, anything else is ours (500).
+func resultError(res *vivacepb.JobResult) error {
+	if res.Error == "" && res.Code == 0 {
+		return nil
+	}
+	msg := res.Error
+	if msg == "" {
+		msg = http.StatusText(int(res.Code))
+	}
+	if res.Code >= 400 && res.Code <= 499 {
+		return &httpError{int(res.Code), msg}
+	}
+	return errors.New(msg)
 }
 
 // RegisterRoutes adds the read API to router.
@@ -75,18 +207,6 @@ func (f *Frontend) RegisterRoutes(router *mux.Router) {
 	router.HandleFunc("/api/echo", func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "echo", http.StatusOK)
 	}).Methods(http.MethodGet)
-}
-
-// httpError is an error with the status code it is answered with.
-type httpError struct {
-	code int
-	msg  string
-}
-
-func (e *httpError) Error() string { return e.msg }
-
-func badRequest(format string, args ...any) error {
-	return &httpError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
 }
 
 func (f *Frontend) instrument(endpoint string, h func(http.ResponseWriter, *http.Request) error) http.Handler {
@@ -104,8 +224,8 @@ func (f *Frontend) instrument(endpoint string, h func(http.ResponseWriter, *http
 			}
 			http.Error(w, err.Error(), code)
 		}
-		f.requests.WithLabelValues(endpoint, strconv.Itoa(code)).Inc()
-		f.duration.WithLabelValues(endpoint).Observe(time.Since(start).Seconds())
+		f.metrics.requests.WithLabelValues(endpoint, strconv.Itoa(code)).Inc()
+		f.metrics.duration.WithLabelValues(endpoint).Observe(time.Since(start).Seconds())
 	})
 }
 
@@ -171,21 +291,34 @@ func acceptsProtobuf(r *http.Request) bool {
 }
 
 // findTrace splits a lookup into one ingester job and query_shards block
-// jobs over block-ID ranges, runs them in parallel and combines the parts.
+// jobs over block-ID ranges, queues them for the workers, and combines the
+// parts. It returns at the first failed job; the jobs still queued are dropped.
 func (f *Frontend) findTrace(ctx context.Context, tr *traceRequest) (*tracev1.TracesData, uint64, error) {
-	ctx = user.InjectOrgID(ctx, tr.tenant)
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		f.queue.dropCancelled(tr.tenant)
+	}()
 	jobs := f.jobs(tr)
-	answers := make([]*vivacepb.TraceByIDResponse, len(jobs))
-	g, gctx := errgroup.WithContext(ctx)
+	results := make(chan result, len(jobs))
+	reqs := make([]*request, len(jobs))
 	for i, job := range jobs {
-		g.Go(func() error {
-			resp, err := f.querier.FindTraceByID(gctx, job)
-			answers[i] = resp
-			return err
-		})
+		reqs[i] = &request{ctx: ctx, tenant: tr.tenant, job: job, index: i, results: results}
 	}
-	if err := g.Wait(); err != nil {
-		return nil, 0, fmt.Errorf("find trace %s: %w", tr.id, err)
+	if err := f.queue.enqueue(tr.tenant, reqs); err != nil {
+		return nil, 0, err
+	}
+	answers := make([]*vivacepb.TraceByIDResponse, len(jobs))
+	for range jobs {
+		select {
+		case r := <-results:
+			if r.err != nil {
+				return nil, 0, fmt.Errorf("find trace %s: %w", tr.id, r.err)
+			}
+			answers[r.index] = r.resp
+		case <-ctx.Done():
+			return nil, 0, fmt.Errorf("find trace %s: %w", tr.id, ctx.Err())
+		}
 	}
 	var parts []*tracev1.TracesData
 	var inspected uint64

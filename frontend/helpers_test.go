@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/grafana/dskit/services"
 	"github.com/grafana/dskit/user"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
@@ -118,24 +120,49 @@ type limits map[string]int
 func (l limits) MaxBytesPerTrace(tenant string) int { return l[tenant] }
 
 type setup struct {
-	shards       int
-	multitenancy bool
-	limits       limits
+	shards         int
+	multitenancy   bool
+	limits         limits
+	maxOutstanding int // default when 0
 }
 
+// newServer serves the read API of a running frontend whose local workers
+// run the jobs on q.
 func newServer(t testing.TB, q frontend.Querier, s setup) (http.Handler, *prometheus.Registry) {
 	t.Helper()
+	f, h, reg := newFrontend(t, s)
+	f.RunLocalWorkers(q, 4)
+	start(t, f)
+	return h, reg
+}
+
+// newFrontend makes a frontend with the default config changed by s; it is
+// not started and has no workers.
+func newFrontend(t testing.TB, s setup) (*frontend.Frontend, http.Handler, *prometheus.Registry) {
+	t.Helper()
 	var cfg frontend.Config
-	cfg.TraceByID.QueryShards = s.shards
-	if cfg.TraceByID.QueryShards == 0 {
-		cfg.TraceByID.QueryShards = 4
+	cfg.RegisterFlagsAndApplyDefaults("query-frontend", flag.NewFlagSet("", flag.PanicOnError))
+	if s.shards > 0 {
+		cfg.TraceByID.QueryShards = s.shards
+	}
+	if s.maxOutstanding > 0 {
+		cfg.MaxOutstandingPerTenant = s.maxOutstanding
 	}
 	reg := prometheus.NewPedanticRegistry()
-	f, err := frontend.New(cfg, q, s.limits, s.multitenancy, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+	f, err := frontend.New(cfg, s.limits, s.multitenancy, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
 	require.NoError(t, err)
 	r := mux.NewRouter()
 	f.RegisterRoutes(r)
-	return r, reg
+	return f, r, reg
+}
+
+// start runs the frontend until the test ends.
+func start(t testing.TB, f *frontend.Frontend) {
+	t.Helper()
+	require.NoError(t, services.StartAndAwaitRunning(context.Background(), f))
+	t.Cleanup(func() {
+		require.NoError(t, services.StopAndAwaitTerminated(context.Background(), f))
+	})
 }
 
 // get serves GET path with the given headers.

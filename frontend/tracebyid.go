@@ -19,8 +19,6 @@ const (
 	contentTypeProtobuf = "application/protobuf"
 )
 
-var errTraceNotFound = &httpError{http.StatusNotFound, "trace not found"}
-
 // traceByIDV1 answers GET /api/traces/<id> as Tempo does: a bare Trace
 // ({"batches": [...]} in JSON), and 422 for a trace over max_bytes_per_trace.
 func (f *Frontend) traceByIDV1(w http.ResponseWriter, r *http.Request) error {

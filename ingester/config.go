@@ -5,6 +5,9 @@ import (
 	"flag"
 	"time"
 
+	"github.com/go-kit/log"
+	"github.com/grafana/dskit/ring"
+
 	"github.com/vivace-dev/vivace/storage/block"
 )
 
@@ -14,6 +17,10 @@ type Config struct {
 	MaxBlockBytes        uint64        `yaml:"max_block_bytes"`
 	CompleteBlockTimeout time.Duration `yaml:"complete_block_timeout"`
 	FlushCheckPeriod     time.Duration `yaml:"flush_check_period"`
+
+	// Lifecycler is how the ingester joins the ring: Tempo's
+	// ingester.lifecycler, with ring.replication_factor and ring.kvstore.
+	Lifecycler ring.LifecyclerConfig `yaml:"lifecycler"`
 
 	// Set by the app from storage.trace: where the WAL lives and how blocks are written.
 	WALPath string             `yaml:"-"`
@@ -26,6 +33,8 @@ func (c *Config) RegisterFlagsAndApplyDefaults(prefix string, f *flag.FlagSet) {
 	f.Uint64Var(&c.MaxBlockBytes, prefix+".max-block-bytes", 256<<20, "Cut the head block when its WAL holds this many bytes.")
 	f.DurationVar(&c.CompleteBlockTimeout, prefix+".complete-block-timeout", 2*time.Minute, "Keep serving a flushed block's traces from the WAL this long, so queriers have polled the new block. Must be longer than storage.trace.blocklist_poll.")
 	f.DurationVar(&c.FlushCheckPeriod, prefix+".flush-check-period", time.Second, "How often to check whether the head block is due.")
+	c.Lifecycler.RingConfig.KVStore.Store = "memberlist"
+	c.Lifecycler.RegisterFlagsWithPrefix(prefix+".", f, log.NewNopLogger())
 }
 
 // Validate checks the config.
@@ -39,6 +48,8 @@ func (c *Config) Validate() error {
 		return errors.New("ingester.flush_check_period must be positive")
 	case c.WALPath == "":
 		return errors.New("storage.trace.wal.path must be set")
+	case c.Lifecycler.RingConfig.ReplicationFactor < 1:
+		return errors.New("ingester.lifecycler.ring.replication_factor must be at least 1")
 	}
-	return nil
+	return c.Lifecycler.Validate()
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -13,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-kit/log"
+	"github.com/grafana/dskit/kv/consul"
+	"github.com/grafana/dskit/ring"
 	"github.com/grafana/dskit/services"
 	"github.com/grafana/dskit/user"
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,14 +40,22 @@ const (
 
 // testConfig never cuts or drops anything by itself: tests flush explicitly
 // or change the field they are about.
-func testConfig(walDir string) ingester.Config {
-	return ingester.Config{
-		MaxBlockDuration:     time.Hour,
-		MaxBlockBytes:        1 << 40,
-		CompleteBlockTimeout: time.Hour,
-		FlushCheckPeriod:     5 * time.Millisecond,
-		WALPath:              walDir,
-	}
+func testConfig(t testing.TB, walDir string) ingester.Config {
+	cfg := ingester.Config{}
+	cfg.RegisterFlagsAndApplyDefaults("ingester", flag.NewFlagSet("test", flag.PanicOnError))
+	cfg.MaxBlockDuration = time.Hour
+	cfg.MaxBlockBytes = 1 << 40
+	cfg.CompleteBlockTimeout = time.Hour
+	cfg.FlushCheckPeriod = 5 * time.Millisecond
+	cfg.WALPath = walDir
+	// Each ingester alone in a ring of its own, in memory.
+	kvClient, closer := consul.NewInMemoryClient(ring.GetCodec(), log.NewNopLogger(), nil)
+	t.Cleanup(func() { closer.Close() })
+	lc := &cfg.Lifecycler
+	lc.RingConfig.KVStore.Mock = kvClient
+	lc.RingConfig.ReplicationFactor = 1
+	lc.Addr, lc.ID, lc.MinReadyDuration = "127.0.0.1", "ingester-test", 0
+	return cfg
 }
 
 func newBucket(t testing.TB) *fs.Bucket {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/grafana/dskit/backoff"
+	"github.com/grafana/dskit/ring"
 	"github.com/grafana/dskit/services"
 	"github.com/grafana/dskit/user"
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +24,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/vivace-dev/vivace/ingester/wal"
+	"github.com/vivace-dev/vivace/internal/logging"
 	"github.com/vivace-dev/vivace/internal/model"
 	"github.com/vivace-dev/vivace/internal/vivacepb"
 	"github.com/vivace-dev/vivace/storage"
@@ -58,15 +60,17 @@ type Ingester struct {
 	vivacepb.UnimplementedPusherServer
 	vivacepb.UnimplementedQuerierServer
 
-	cfg    Config
-	bkt    storage.Bucket
-	logger *slog.Logger
-	m      *metrics
+	cfg        Config
+	bkt        storage.Bucket
+	logger     *slog.Logger
+	m          *metrics
+	lifecycler *ring.Lifecycler
 
 	mu      sync.RWMutex
 	head    *generation
 	older   []*generation // cut, oldest first
 	nextSeq int
+	closing bool // stopping: pushes are refused
 
 	wake chan struct{} // a generation waits to be flushed
 }
@@ -83,15 +87,42 @@ func New(cfg Config, bkt storage.Bucket, logger *slog.Logger, reg prometheus.Reg
 		m:      newMetrics(reg),
 		wake:   make(chan struct{}, 1),
 	}
+	var err error
+	i.lifecycler, err = ring.NewLifecycler(cfg.Lifecycler, shutdownFlusher{i}, "ingester", RingKey, true, logging.GoKit(i.logger), reg)
+	if err != nil {
+		return nil, fmt.Errorf("ingester lifecycler: %w", err)
+	}
 	i.Service = services.NewBasicService(i.starting, i.running, i.stopping)
 	return i, nil
 }
+
+// RingKey is the key of the ingester ring in the KV store, as in Tempo.
+const RingKey = "ring"
+
+// InstanceID is this ingester's ID in the ring.
+func (i *Ingester) InstanceID() string { return i.lifecycler.ID }
+
+// CheckReady tells whether the ingester is in the ring and may take writes.
+func (i *Ingester) CheckReady(ctx context.Context) error {
+	if i.State() != services.Running {
+		return fmt.Errorf("ingester is %s", i.State())
+	}
+	return i.lifecycler.CheckReady(ctx)
+}
+
+// shutdownFlusher flushes everything when the ingester leaves the ring, so a
+// graceful stop leaves no data only in this ingester's WAL.
+type shutdownFlusher struct{ i *Ingester }
+
+func (f shutdownFlusher) Flush() { f.i.flushAll() }
+
+func (shutdownFlusher) TransferOut(context.Context) error { return ring.ErrTransferDisabled }
 
 func (i *Ingester) tempDir() string { return filepath.Join(i.cfg.WALPath, "tmp") }
 
 // starting replays the WAL: every old segment becomes a generation waiting to
 // be flushed, readable at once, and a new segment becomes the head.
-func (i *Ingester) starting(context.Context) error {
+func (i *Ingester) starting(ctx context.Context) error {
 	if err := os.MkdirAll(i.cfg.WALPath, 0o755); err != nil {
 		return fmt.Errorf("create WAL dir: %w", err)
 	}
@@ -150,6 +181,11 @@ func (i *Ingester) starting(context.Context) error {
 		return err
 	}
 	i.signal()
+	// Join the ring only now: a restarted ingester that is back in the ring
+	// must answer for what its WAL holds.
+	if err := services.StartAndAwaitRunning(ctx, i.lifecycler); err != nil {
+		return fmt.Errorf("join the ingester ring: %w", err)
+	}
 	return nil
 }
 
@@ -204,6 +240,25 @@ func (i *Ingester) running(ctx context.Context) error {
 // stopping flushes what is left so a graceful stop leaves nothing only in
 // the WAL. Whatever fails to flush is replayed at the next start.
 func (i *Ingester) stopping(error) error {
+	// Leaving the ring flushes (shutdownFlusher) while distributors still
+	// see this ingester; whatever arrives meanwhile is flushed below.
+	if err := services.StopAndAwaitTerminated(context.Background(), i.lifecycler); err != nil {
+		i.logger.Error("leave the ingester ring", "err", err)
+	}
+	i.mu.Lock()
+	i.closing = true
+	i.mu.Unlock()
+	i.flushAll()
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	for _, g := range append(i.older, i.head) {
+		g.seg.Close()
+	}
+	return nil
+}
+
+// flushAll cuts the head and writes every unflushed generation now.
+func (i *Ingester) flushAll() {
 	if err := i.cut(); err != nil {
 		i.logger.Error("cut head block at shutdown", "err", err)
 	}
@@ -212,15 +267,9 @@ func (i *Ingester) stopping(error) error {
 	for g := i.nextUnflushed(); g != nil && ctx.Err() == nil; g = i.nextUnflushed() {
 		if err := i.flush(ctx, g); err != nil {
 			i.logger.Error("flush at shutdown; the WAL keeps the data", "segment", g.seg.Seq, "err", err)
-			break
+			return
 		}
 	}
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	for _, g := range append(i.older, i.head) {
-		g.seg.Close()
-	}
-	return nil
 }
 
 // Flush cuts the head now; the block is written in the background.
@@ -407,7 +456,7 @@ func (i *Ingester) Push(ctx context.Context, req *vivacepb.PushRequest) (*vivace
 	}
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	if i.head == nil {
+	if i.head == nil || i.closing {
 		return nil, status.Error(codes.Unavailable, "ingester is not running")
 	}
 	refs, err := i.head.seg.Append(tenant, ids, req.Traces)
@@ -449,6 +498,11 @@ func (i *Ingester) FindTraceByID(ctx context.Context, req *vivacepb.TraceByIDReq
 	}
 	var parts []part
 	i.mu.RLock()
+	if i.head == nil {
+		// Still replaying the WAL: an empty answer would hide what it holds.
+		i.mu.RUnlock()
+		return nil, status.Error(codes.Unavailable, "ingester is starting")
+	}
 	for _, g := range append(i.older[:len(i.older):len(i.older)], i.head) {
 		if g == nil {
 			continue

@@ -45,7 +45,7 @@ func TestPushFind(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(i), 1))
-			ing, reg := startIngester(t, testConfig(t.TempDir()), newBucket(t))
+			ing, reg := startIngester(t, testConfig(t, t.TempDir()), newBucket(t))
 			traces := makeTraces(t, rng, tt.tenants, tt.traces, tt.meanSpans, tt.parts)
 			pushAll(t, ing, traces)
 			requireFound(t, ing, traces)
@@ -65,7 +65,7 @@ func TestPushFind(t *testing.T) {
 }
 
 func TestTenantsIsolated(t *testing.T) {
-	ing, _ := startIngester(t, testConfig(t.TempDir()), newBucket(t))
+	ing, _ := startIngester(t, testConfig(t, t.TempDir()), newBucket(t))
 	rng := rand.New(rand.NewPCG(2, 2))
 	id := modeltest.IDs(rng, 1)[0]
 	other := modeltest.IDs(rng, 1)[0]
@@ -86,7 +86,7 @@ func TestTenantsIsolated(t *testing.T) {
 
 	// And the blocks keep them apart too.
 	bkt := newBucket(t)
-	ing2, _ := startIngester(t, testConfig(t.TempDir()), bkt)
+	ing2, _ := startIngester(t, testConfig(t, t.TempDir()), bkt)
 	pushAll(t, ing2, []*tenantTrace{a, b, bOnly})
 	require.NoError(t, ing2.Flush())
 	metaA := waitForBlocks(t, bkt, "a", 1)[0]
@@ -96,7 +96,7 @@ func TestTenantsIsolated(t *testing.T) {
 }
 
 func TestRequestErrors(t *testing.T) {
-	ing, _ := startIngester(t, testConfig(t.TempDir()), newBucket(t))
+	ing, _ := startIngester(t, testConfig(t, t.TempDir()), newBucket(t))
 	ctx := user.InjectOrgID(context.Background(), "a")
 	id := model.TraceID{15: 1}
 	td, err := proto.Marshal(modeltest.Trace(rand.New(rand.NewPCG(1, 1)), id, 1))
@@ -154,7 +154,7 @@ func TestRequestErrors(t *testing.T) {
 func TestFlushWritesBlock(t *testing.T) {
 	bkt := newBucket(t)
 	dir := t.TempDir()
-	ing, reg := startIngester(t, testConfig(dir), bkt)
+	ing, reg := startIngester(t, testConfig(t, dir), bkt)
 	rng := rand.New(rand.NewPCG(3, 3))
 	traces := makeTraces(t, rng, []string{"a", "b"}, 40, 15, 3)
 	pushAll(t, ing, traces)
@@ -183,7 +183,7 @@ func TestFlushWritesBlock(t *testing.T) {
 // a trace with parts on both sides of the cut is in both, each with its parts.
 func TestFlushAfterFlush(t *testing.T) {
 	bkt := newBucket(t)
-	ing, _ := startIngester(t, testConfig(t.TempDir()), bkt)
+	ing, _ := startIngester(t, testConfig(t, t.TempDir()), bkt)
 	rng := rand.New(rand.NewPCG(4, 4))
 	first := makeTraces(t, rng, []string{"a"}, 10, 10, 1)
 	pushAll(t, ing, first)
@@ -221,7 +221,7 @@ func TestHeadCut(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			bkt := newBucket(t)
-			cfg := testConfig(t.TempDir())
+			cfg := testConfig(t, t.TempDir())
 			tt.cfg(&cfg)
 			ing, _ := startIngester(t, cfg, bkt)
 			traces := makeTraces(t, rand.New(rand.NewPCG(uint64(i), 5)), []string{"a"}, 5, 5, 1)
@@ -233,7 +233,7 @@ func TestHeadCut(t *testing.T) {
 
 	t.Run("an empty head is not cut", func(t *testing.T) {
 		bkt := newBucket(t)
-		cfg := testConfig(t.TempDir())
+		cfg := testConfig(t, t.TempDir())
 		cfg.MaxBlockDuration = time.Millisecond
 		cfg.MaxBlockBytes = 1
 		ing, _ := startIngester(t, cfg, bkt)
@@ -250,7 +250,7 @@ func TestHeadCut(t *testing.T) {
 
 func TestStopFlushes(t *testing.T) {
 	bkt := newBucket(t)
-	ing, _ := startIngester(t, testConfig(t.TempDir()), bkt)
+	ing, _ := startIngester(t, testConfig(t, t.TempDir()), bkt)
 	traces := makeTraces(t, rand.New(rand.NewPCG(6, 6)), []string{"a", "b"}, 10, 10, 2)
 	pushAll(t, ing, traces)
 	stopIngester(t, ing)
@@ -293,7 +293,7 @@ func TestRestartAfterKill(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			ing1, _ := startIngester(t, testConfig(dir), newBucket(t))
+			ing1, _ := startIngester(t, testConfig(t, dir), newBucket(t))
 			traces := makeTraces(t, rand.New(rand.NewPCG(uint64(i), 7)), []string{"a", "b"}, 20, 10, 3)
 			pushAll(t, ing1, traces)
 			killed := copyDir(t, dir)
@@ -301,7 +301,7 @@ func TestRestartAfterKill(t *testing.T) {
 			tt.damage(t, killed)
 
 			bkt := newBucket(t)
-			ing2, reg := startIngester(t, testConfig(killed), bkt)
+			ing2, reg := startIngester(t, testConfig(t, killed), bkt)
 			requireFound(t, ing2, traces)
 			parts := 0
 			for _, tr := range traces {
@@ -327,7 +327,7 @@ func TestRestartAfterKill(t *testing.T) {
 func TestReplayAlreadyFlushed(t *testing.T) {
 	bkt := newBucket(t)
 	dir := t.TempDir()
-	ing1, reg1 := startIngester(t, testConfig(dir), bkt)
+	ing1, reg1 := startIngester(t, testConfig(t, dir), bkt)
 	traces := makeTraces(t, rand.New(rand.NewPCG(9, 9)), []string{"a", "b", "c"}, 10, 10, 2)
 	pushAll(t, ing1, traces)
 	require.NoError(t, ing1.Flush())
@@ -340,7 +340,7 @@ func TestReplayAlreadyFlushed(t *testing.T) {
 	}, waitFor, tick)
 	stopIngester(t, ing1)
 
-	ing2, reg2 := startIngester(t, testConfig(dir), bkt)
+	ing2, reg2 := startIngester(t, testConfig(t, dir), bkt)
 	requireFound(t, ing2, traces)
 	require.Eventually(t, func() bool {
 		return metricValue(t, reg2, "vivace_ingester_blocks_already_flushed_total") == 3
@@ -358,7 +358,7 @@ func TestReplayAlreadyFlushed(t *testing.T) {
 func TestPartlyFlushedReplay(t *testing.T) {
 	bkt := newBucket(t)
 	dir := t.TempDir()
-	ing1, _ := startIngester(t, testConfig(dir), bkt)
+	ing1, _ := startIngester(t, testConfig(t, dir), bkt)
 	traces := makeTraces(t, rand.New(rand.NewPCG(10, 10)), []string{"a", "b"}, 5, 5, 1)
 	pushAll(t, ing1, traces)
 	require.NoError(t, ing1.Flush())
@@ -375,7 +375,7 @@ func TestPartlyFlushedReplay(t *testing.T) {
 	}
 	require.Empty(t, blockMetas(t, bkt, "b"))
 
-	_, reg := startIngester(t, testConfig(dir), bkt)
+	_, reg := startIngester(t, testConfig(t, dir), bkt)
 	metaB := waitForBlocks(t, bkt, "b", 1)[0]
 	requireInBlock(t, bkt, metaB, "b", traces)
 	require.Eventually(t, func() bool {
@@ -388,7 +388,7 @@ func TestPartlyFlushedReplay(t *testing.T) {
 func TestCompleteBlockTimeout(t *testing.T) {
 	bkt := newBucket(t)
 	dir := t.TempDir()
-	cfg := testConfig(dir)
+	cfg := testConfig(t, dir)
 	cfg.CompleteBlockTimeout = 100 * time.Millisecond
 	ing, reg := startIngester(t, cfg, bkt)
 	traces := makeTraces(t, rand.New(rand.NewPCG(11, 11)), []string{"a"}, 5, 5, 1)
@@ -436,7 +436,7 @@ func TestBadTracesDoNotBlockFlushing(t *testing.T) {
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
 			bkt := newBucket(t)
-			ing, _ := startIngester(t, testConfig(t.TempDir()), bkt)
+			ing, _ := startIngester(t, testConfig(t, t.TempDir()), bkt)
 			good := makeTraces(t, rng, []string{"z"}, 3, 3, 1)
 			// Tenant "a" has only the bad trace; "m" has it among good ones.
 			_, err := ing.Push(user.InjectOrgID(context.Background(), "a"), &vivacepb.PushRequest{Ids: [][]byte{tt.id[:]}, Traces: [][]byte{tt.trace}})
@@ -466,7 +466,7 @@ func TestBadTracesDoNotBlockFlushing(t *testing.T) {
 // never crash or race with the replay.
 func TestServeWhileStarting(t *testing.T) {
 	dir := t.TempDir()
-	ing1, _ := startIngester(t, testConfig(dir), newBucket(t))
+	ing1, _ := startIngester(t, testConfig(t, dir), newBucket(t))
 	traces := makeTraces(t, rand.New(rand.NewPCG(13, 13)), []string{"a"}, 40, 5, 1)
 	for _, tt := range traces {
 		pushAll(t, ing1, []*tenantTrace{tt})
@@ -475,7 +475,7 @@ func TestServeWhileStarting(t *testing.T) {
 	killed := copyDir(t, dir)
 	stopIngester(t, ing1)
 
-	ing, err := ingester.New(testConfig(killed), newBucket(t), discardLogger(), nil)
+	ing, err := ingester.New(testConfig(t, killed), newBucket(t), discardLogger(), nil)
 	require.NoError(t, err)
 	require.NoError(t, ing.Flush(), "flush before start")
 

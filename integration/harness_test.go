@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -50,6 +52,8 @@ type vivace struct {
 	dataDir       string
 	logPath       string
 	HTTP          string // host:port of the API
+	GRPC          string // host:port of the internal gRPC server
+	Memberlist    string // host:port of memberlist gossip
 	OTLPGRPC      string
 	OTLPHTTP      string
 	Zipkin        string
@@ -68,18 +72,23 @@ type vivace struct {
 func startVivace(t testing.TB, config string, env []string, flags ...string) *vivace {
 	t.Helper()
 	dir := t.TempDir()
-	ports := freePorts(t, 7)
+	ports := freePorts(t, 8)
 	udp := freeUDPPorts(t, 2)
 	cfgPath := filepath.Join(dir, "vivace.yaml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(config), 0o644))
 	v := &vivace{
-		t:        t,
-		dataDir:  dir,
-		logPath:  filepath.Join(dir, "vivace.log"),
-		env:      env,
-		HTTP:     fmt.Sprintf("127.0.0.1:%d", ports[0]),
-		OTLPGRPC: fmt.Sprintf("127.0.0.1:%d", ports[2]),
-		OTLPHTTP: fmt.Sprintf("127.0.0.1:%d", ports[3]),
+		t:       t,
+		dataDir: dir,
+		logPath: filepath.Join(dir, "vivace.log"),
+		env:     env,
+		HTTP:    fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		GRPC:    fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		// Memberlist gossips over TCP and UDP on one port number; a free TCP
+		// port is free for UDP often enough here, and the process fails
+		// loudly if not.
+		Memberlist: fmt.Sprintf("127.0.0.1:%d", ports[7]),
+		OTLPGRPC:   fmt.Sprintf("127.0.0.1:%d", ports[2]),
+		OTLPHTTP:   fmt.Sprintf("127.0.0.1:%d", ports[3]),
 
 		Zipkin:        fmt.Sprintf("127.0.0.1:%d", ports[4]),
 		JaegerHTTP:    fmt.Sprintf("127.0.0.1:%d", ports[5]),
@@ -103,6 +112,10 @@ func startVivace(t testing.TB, config string, env []string, flags ...string) *vi
 		"-storage.trace.wal.path=" + filepath.Join(dir, "wal"),
 		"-storage.trace.local.path=" + filepath.Join(dir, "blocks"),
 		"-ingester.flush-check-period=100ms",
+		"-memberlist.bind-addr=127.0.0.1",
+		"-memberlist.bind-port=" + strconv.Itoa(ports[7]),
+		"-ingester.lifecycler.addr=127.0.0.1",
+		"-distributor.ring.instance-addr=127.0.0.1",
 	}, flags...)
 	v.start()
 	t.Cleanup(func() {
@@ -246,34 +259,59 @@ func (v *vivace) get(path string, headers ...string) (int, []byte, http.Header) 
 	return resp.StatusCode, b, resp.Header
 }
 
+// freePorts picks n TCP ports that are free for TCP and UDP (memberlist
+// uses both). They come from below the kernel's ephemeral range, so no
+// outgoing connection takes one between now and the process binding it, or
+// while a killed process is down; and never twice in one test binary.
 func freePorts(t testing.TB, n int) []int {
 	t.Helper()
-	var ls []net.Listener
+	portsMu.Lock()
+	defer portsMu.Unlock()
 	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
+	for tries := 0; len(ports) < n; tries++ {
+		require.Less(t, tries, 10000, "no free port below the ephemeral range")
+		p := 10000 + rand.IntN(ephemeralLow()-10000)
+		if portsUsed[p] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		c, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
 		l.Close()
+		if err != nil {
+			continue
+		}
+		c.Close()
+		portsUsed[p] = true
+		ports = append(ports, p)
 	}
 	return ports
 }
 
-func freeUDPPorts(t testing.TB, n int) []int {
-	t.Helper()
-	var cs []net.PacketConn
-	var ports []int
-	for range n {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		require.NoError(t, err)
-		cs = append(cs, c)
-		ports = append(ports, c.LocalAddr().(*net.UDPAddr).Port)
+var (
+	portsMu   sync.Mutex
+	portsUsed = map[int]bool{}
+)
+
+// ephemeralLow is the first port the kernel hands out for outgoing
+// connections (32768 when unknown).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if lo, err := strconv.Atoi(f[0]); err == nil && lo > 11000 {
+				return lo
+			}
+		}
 	}
-	for _, c := range cs {
-		c.Close()
-	}
-	return ports
+	return 32768
+}
+
+func freeUDPPorts(t testing.TB, n int) []int { return freePorts(t, n) }
+
+// countActive counts the ACTIVE instances on a ring status page.
+func countActive(page []byte) int {
+	return strings.Count(string(page), ">ACTIVE<")
 }

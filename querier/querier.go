@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/grafana/dskit/ring"
 	"github.com/grafana/dskit/user"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/vivace-dev/vivace/ingester/client"
 	"github.com/vivace-dev/vivace/internal/model"
 	"github.com/vivace-dev/vivace/internal/vivacepb"
 	"github.com/vivace-dev/vivace/storage"
@@ -33,15 +35,24 @@ const (
 	ModeBlocks    = "blocks"
 )
 
-// IngesterClient is the querier→ingester hop: a gRPC client in microservices
-// mode, the ingester itself in monolithic mode.
+// IngesterClient is the querier→ingester hop: a gRPC client, or the
+// ingester itself when it runs in this process.
 type IngesterClient interface {
 	FindTraceByID(ctx context.Context, req *vivacepb.TraceByIDRequest) (*vivacepb.TraceByIDResponse, error)
 }
 
+// Ingesters is how the querier reaches the ingesters: the ring that tells
+// which own a trace, and a client for each.
+type Ingesters struct {
+	Ring   ring.DoBatchRing
+	Client func(ring.InstanceDesc) (IngesterClient, error)
+	// Timeout bounds one lookup on one ingester.
+	Timeout time.Duration
+}
+
 // Querier is the querier role.
 type Querier struct {
-	ingesters IngesterClient
+	ingesters Ingesters
 	bkt       storage.Bucket
 	blocks    *blocklist.List
 	logger    *slog.Logger
@@ -53,7 +64,7 @@ type Querier struct {
 }
 
 // New makes a querier reading from ingesters and the blocks in list.
-func New(ingesters IngesterClient, bkt storage.Bucket, list *blocklist.List, logger *slog.Logger, reg prometheus.Registerer) *Querier {
+func New(ingesters Ingesters, bkt storage.Bucket, list *blocklist.List, logger *slog.Logger, reg prometheus.Registerer) *Querier {
 	return &Querier{
 		ingesters: ingesters,
 		bkt:       bkt,
@@ -84,17 +95,20 @@ func (q *Querier) FindTraceByID(ctx context.Context, req *vivacepb.TraceByIDRequ
 		mode = ModeAll
 	}
 	if mode == ModeAll || mode == ModeIngesters {
-		resp, err := q.ingesters.FindTraceByID(ctx, &vivacepb.TraceByIDRequest{TraceId: id[:], Start: req.Start, End: req.End})
+		answers, err := q.findInIngesters(ctx, tenant, id, req)
 		if err != nil {
 			return nil, fmt.Errorf("find in ingesters: %w", err)
 		}
-		if len(resp.Trace) > 0 {
+		for _, a := range answers {
+			if len(a.Trace) == 0 {
+				continue
+			}
 			td := &tracev1.TracesData{}
-			if err := proto.Unmarshal(resp.Trace, td); err != nil {
+			if err := proto.Unmarshal(a.Trace, td); err != nil {
 				return nil, fmt.Errorf("decode ingester answer: %w", err)
 			}
 			parts = append(parts, td)
-			inspected += uint64(len(resp.Trace))
+			inspected += uint64(len(a.Trace))
 		}
 	}
 	if mode == ModeAll || mode == ModeBlocks {
@@ -112,6 +126,38 @@ func (q *Querier) FindTraceByID(ctx context.Context, req *vivacepb.TraceByIDRequ
 		}
 	}
 	return resp, nil
+}
+
+// findInIngesters asks the ingesters that own the trace. Writes reach a
+// quorum of them, so answers from a quorum hold every acknowledged span; the
+// replicas' copies are merged by the caller.
+func (q *Querier) findInIngesters(ctx context.Context, tenant string, id model.TraceID, req *vivacepb.TraceByIDRequest) ([]*vivacepb.TraceByIDResponse, error) {
+	rs, err := q.ingesters.Ring.Get(client.Token(tenant, id), ring.Read, nil, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	sub := &vivacepb.TraceByIDRequest{TraceId: id[:], Start: req.Start, End: req.End}
+	results, err := rs.Do(ctx, 0, func(ctx context.Context, inst *ring.InstanceDesc) (any, error) {
+		c, err := q.ingesters.Client(*inst)
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithTimeout(ctx, q.ingesters.Timeout)
+		defer cancel()
+		resp, err := c.FindTraceByID(ctx, sub)
+		if err != nil {
+			return nil, fmt.Errorf("ingester %s: %w", inst.Id, err)
+		}
+		return resp, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	answers := make([]*vivacepb.TraceByIDResponse, len(results))
+	for i, r := range results {
+		answers[i] = r.(*vivacepb.TraceByIDResponse)
+	}
+	return answers, nil
 }
 
 // findInBlocks looks the trace up in every block of the tenant that the

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/grafana/dskit/ring"
 	"github.com/grafana/dskit/user"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
@@ -113,13 +115,42 @@ func writeBlock(t testing.TB, bkt storage.Bucket, tenant, blockID string, traces
 	return meta
 }
 
-// newQuerier makes a querier over ing and the blocks in bkt, polled once.
-func newQuerier(t testing.TB, ing querier.IngesterClient, bkt storage.Bucket) (*querier.Querier, *prometheus.Registry) {
+// fakeRing places every key on all its instances, with dskit's quorum: a
+// majority must answer.
+type fakeRing struct{ instances []ring.InstanceDesc }
+
+func (r fakeRing) Get(uint32, ring.Operation, []ring.InstanceDesc, []string, []string) (ring.ReplicationSet, error) {
+	n := len(r.instances)
+	return ring.ReplicationSet{Instances: r.instances, MaxErrors: n - (n/2 + 1)}, nil
+}
+func (r fakeRing) ReplicationFactor() int { return len(r.instances) }
+func (r fakeRing) InstancesCount() int    { return len(r.instances) }
+
+// replicas places every trace on all of ings, as a ring with replication
+// factor len(ings) would.
+func replicas(ings ...querier.IngesterClient) querier.Ingesters {
+	r := fakeRing{}
+	byID := map[string]querier.IngesterClient{}
+	for i, ing := range ings {
+		id := fmt.Sprintf("ingester-%d", i)
+		r.instances = append(r.instances, ring.InstanceDesc{Id: id, Addr: id, State: ring.ACTIVE, Timestamp: time.Now().Unix()})
+		byID[id] = ing
+	}
+	return querier.Ingesters{
+		Ring:    r,
+		Client:  func(inst ring.InstanceDesc) (querier.IngesterClient, error) { return byID[inst.Id], nil },
+		Timeout: time.Minute,
+	}
+}
+
+// newQuerier makes a querier over ings (replicas of each other) and the
+// blocks in bkt, polled once.
+func newQuerier(t testing.TB, ing querier.IngesterClient, bkt storage.Bucket, more ...querier.IngesterClient) (*querier.Querier, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
 	list := blocklist.New(bkt, time.Hour, discardLogger(), reg)
 	require.NoError(t, list.Poll(context.Background()))
-	return querier.New(ing, bkt, list, discardLogger(), reg), reg
+	return querier.New(replicas(append([]querier.IngesterClient{ing}, more...)...), bkt, list, discardLogger(), reg), reg
 }
 
 func findTrace(t testing.TB, q *querier.Querier, req *vivacepb.TraceByIDRequest) (*tracev1.TracesData, *vivacepb.TraceByIDResponse) {
@@ -507,4 +538,44 @@ func TestBlockCorruptAfterPoll(t *testing.T) {
 	}
 	_, err = q.FindTraceByID(user.InjectOrgID(ctx, tenant), &vivacepb.TraceByIDRequest{TraceId: f.id[:]})
 	require.ErrorContains(t, err, blockMid)
+}
+
+// TestFindMergesReplicas: with replication factor 3, each write reached some
+// quorum of ingesters; a lookup tolerates one ingester down and returns every
+// span once, whichever replicas answered.
+func TestFindMergesReplicas(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	ids, traces := modeltest.Traces(rng, 1, 9)
+	id, whole := ids[0], traces[0]
+	parts := splitTrace(whole, 3)
+	ctx := user.InjectOrgID(context.Background(), tenant)
+	for _, down := range []int{-1, 0, 1, 2} {
+		t.Run(fmt.Sprintf("down=%d", down), func(t *testing.T) {
+			ings := []*fakeIngesters{newFakeIngesters(), newFakeIngesters(), newFakeIngesters()}
+			// Write k went to every replica but k: each pair of replicas
+			// holds every write between them.
+			for k, p := range parts {
+				for r, ing := range ings {
+					if r != k {
+						ing.add(t, tenant, id, p)
+					}
+				}
+			}
+			if down >= 0 {
+				ings[down].err = errors.New("unavailable")
+			}
+			q, _ := newQuerier(t, ings[0], newBucket(t), ings[1], ings[2])
+			resp, err := q.FindTraceByID(ctx, &vivacepb.TraceByIDRequest{TraceId: id[:], QueryMode: querier.ModeIngesters})
+			require.NoError(t, err)
+			got := &tracev1.TracesData{}
+			require.NoError(t, proto.Unmarshal(resp.Trace, got))
+			requireSpans(t, whole, got)
+		})
+	}
+	// Two replicas down is no quorum: an error, not a partial trace.
+	ings := []*fakeIngesters{newFakeIngesters(), newFakeIngesters(), newFakeIngesters()}
+	ings[0].err, ings[1].err = errors.New("down"), errors.New("down")
+	q, _ := newQuerier(t, ings[0], newBucket(t), ings[1], ings[2])
+	_, err := q.FindTraceByID(ctx, &vivacepb.TraceByIDRequest{TraceId: id[:], QueryMode: querier.ModeIngesters})
+	require.Error(t, err)
 }

@@ -322,6 +322,138 @@ func (x *TraceByIDResponse) GetMessage() string {
 	return ""
 }
 
+// Job is one unit of query work for a querier.
+type Job struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Tenant        string                 `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	TraceById     *TraceByIDRequest      `protobuf:"bytes,3,opt,name=trace_by_id,json=traceById,proto3" json:"trace_by_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Job) Reset() {
+	*x = Job{}
+	mi := &file_vivace_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Job) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Job) ProtoMessage() {}
+
+func (x *Job) ProtoReflect() protoreflect.Message {
+	mi := &file_vivace_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Job.ProtoReflect.Descriptor instead.
+func (*Job) Descriptor() ([]byte, []int) {
+	return file_vivace_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Job) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Job) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *Job) GetTraceById() *TraceByIDRequest {
+	if x != nil {
+		return x.TraceById
+	}
+	return nil
+}
+
+// JobResult answers the Job with the same id.
+type JobResult struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	TraceById *TraceByIDResponse     `protobuf:"bytes,2,opt,name=trace_by_id,json=traceById,proto3" json:"trace_by_id,omitempty"`
+	// Set when the job failed; code is the HTTP status the frontend should
+	// answer with (400 for bad input), 0 for an internal error.
+	Error         string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	Code          int32  `protobuf:"varint,4,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobResult) Reset() {
+	*x = JobResult{}
+	mi := &file_vivace_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobResult) ProtoMessage() {}
+
+func (x *JobResult) ProtoReflect() protoreflect.Message {
+	mi := &file_vivace_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobResult.ProtoReflect.Descriptor instead.
+func (*JobResult) Descriptor() ([]byte, []int) {
+	return file_vivace_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *JobResult) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *JobResult) GetTraceById() *TraceByIDResponse {
+	if x != nil {
+		return x.TraceById
+	}
+	return nil
+}
+
+func (x *JobResult) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *JobResult) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
 type TraceByIDMetrics struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	InspectedBytes uint64                 `protobuf:"varint,1,opt,name=inspectedBytes,proto3" json:"inspectedBytes,omitempty"`
@@ -331,7 +463,7 @@ type TraceByIDMetrics struct {
 
 func (x *TraceByIDMetrics) Reset() {
 	*x = TraceByIDMetrics{}
-	mi := &file_vivace_proto_msgTypes[4]
+	mi := &file_vivace_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -343,7 +475,7 @@ func (x *TraceByIDMetrics) String() string {
 func (*TraceByIDMetrics) ProtoMessage() {}
 
 func (x *TraceByIDMetrics) ProtoReflect() protoreflect.Message {
-	mi := &file_vivace_proto_msgTypes[4]
+	mi := &file_vivace_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -356,7 +488,7 @@ func (x *TraceByIDMetrics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceByIDMetrics.ProtoReflect.Descriptor instead.
 func (*TraceByIDMetrics) Descriptor() ([]byte, []int) {
-	return file_vivace_proto_rawDescGZIP(), []int{4}
+	return file_vivace_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TraceByIDMetrics) GetInspectedBytes() uint64 {
@@ -388,7 +520,16 @@ const file_vivace_proto_rawDesc = "" +
 	"\x05trace\x18\x01 \x01(\fR\x05trace\x122\n" +
 	"\ametrics\x18\x02 \x01(\v2\x18.vivace.TraceByIDMetricsR\ametrics\x12-\n" +
 	"\x06status\x18\x03 \x01(\x0e2\x15.vivace.PartialStatusR\x06status\x12\x18\n" +
-	"\amessage\x18\x04 \x01(\tR\amessage\":\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"g\n" +
+	"\x03Job\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x128\n" +
+	"\vtrace_by_id\x18\x03 \x01(\v2\x18.vivace.TraceByIDRequestR\ttraceById\"\x80\x01\n" +
+	"\tJobResult\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x129\n" +
+	"\vtrace_by_id\x18\x02 \x01(\v2\x19.vivace.TraceByIDResponseR\ttraceById\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x12\x12\n" +
+	"\x04code\x18\x04 \x01(\x05R\x04code\":\n" +
 	"\x10TraceByIDMetrics\x12&\n" +
 	"\x0einspectedBytes\x18\x01 \x01(\x04R\x0einspectedBytes**\n" +
 	"\rPartialStatus\x12\f\n" +
@@ -397,7 +538,9 @@ const file_vivace_proto_rawDesc = "" +
 	"\x06Pusher\x121\n" +
 	"\x04Push\x12\x13.vivace.PushRequest\x1a\x14.vivace.PushResponse2O\n" +
 	"\aQuerier\x12D\n" +
-	"\rFindTraceByID\x12\x18.vivace.TraceByIDRequest\x1a\x19.vivace.TraceByIDResponseB0Z.github.com/vivace-dev/vivace/internal/vivacepbb\x06proto3"
+	"\rFindTraceByID\x12\x18.vivace.TraceByIDRequest\x1a\x19.vivace.TraceByIDResponse29\n" +
+	"\bFrontend\x12-\n" +
+	"\aProcess\x12\x11.vivace.JobResult\x1a\v.vivace.Job(\x010\x01B0Z.github.com/vivace-dev/vivace/internal/vivacepbb\x06proto3"
 
 var (
 	file_vivace_proto_rawDescOnce sync.Once
@@ -412,27 +555,33 @@ func file_vivace_proto_rawDescGZIP() []byte {
 }
 
 var file_vivace_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_vivace_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_vivace_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_vivace_proto_goTypes = []any{
 	(PartialStatus)(0),        // 0: vivace.PartialStatus
 	(*PushRequest)(nil),       // 1: vivace.PushRequest
 	(*PushResponse)(nil),      // 2: vivace.PushResponse
 	(*TraceByIDRequest)(nil),  // 3: vivace.TraceByIDRequest
 	(*TraceByIDResponse)(nil), // 4: vivace.TraceByIDResponse
-	(*TraceByIDMetrics)(nil),  // 5: vivace.TraceByIDMetrics
+	(*Job)(nil),               // 5: vivace.Job
+	(*JobResult)(nil),         // 6: vivace.JobResult
+	(*TraceByIDMetrics)(nil),  // 7: vivace.TraceByIDMetrics
 }
 var file_vivace_proto_depIdxs = []int32{
-	5, // 0: vivace.TraceByIDResponse.metrics:type_name -> vivace.TraceByIDMetrics
+	7, // 0: vivace.TraceByIDResponse.metrics:type_name -> vivace.TraceByIDMetrics
 	0, // 1: vivace.TraceByIDResponse.status:type_name -> vivace.PartialStatus
-	1, // 2: vivace.Pusher.Push:input_type -> vivace.PushRequest
-	3, // 3: vivace.Querier.FindTraceByID:input_type -> vivace.TraceByIDRequest
-	2, // 4: vivace.Pusher.Push:output_type -> vivace.PushResponse
-	4, // 5: vivace.Querier.FindTraceByID:output_type -> vivace.TraceByIDResponse
-	4, // [4:6] is the sub-list for method output_type
-	2, // [2:4] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	3, // 2: vivace.Job.trace_by_id:type_name -> vivace.TraceByIDRequest
+	4, // 3: vivace.JobResult.trace_by_id:type_name -> vivace.TraceByIDResponse
+	1, // 4: vivace.Pusher.Push:input_type -> vivace.PushRequest
+	3, // 5: vivace.Querier.FindTraceByID:input_type -> vivace.TraceByIDRequest
+	6, // 6: vivace.Frontend.Process:input_type -> vivace.JobResult
+	2, // 7: vivace.Pusher.Push:output_type -> vivace.PushResponse
+	4, // 8: vivace.Querier.FindTraceByID:output_type -> vivace.TraceByIDResponse
+	5, // 9: vivace.Frontend.Process:output_type -> vivace.Job
+	7, // [7:10] is the sub-list for method output_type
+	4, // [4:7] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_vivace_proto_init() }
@@ -446,9 +595,9 @@ func file_vivace_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vivace_proto_rawDesc), len(file_vivace_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   5,
+			NumMessages:   7,
 			NumExtensions: 0,
-			NumServices:   2,
+			NumServices:   3,
 		},
 		GoTypes:           file_vivace_proto_goTypes,
 		DependencyIndexes: file_vivace_proto_depIdxs,

@@ -234,3 +234,109 @@ var Querier_ServiceDesc = grpc.ServiceDesc{
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "vivace.proto",
 }
+
+const (
+	Frontend_Process_FullMethodName = "/vivace.Frontend/Process"
+)
+
+// FrontendClient is the client API for Frontend service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Frontend is what a query-frontend offers queriers. A querier pulls work:
+// it opens Process streams, and on each the frontend sends one job at a time
+// and waits for its result before sending the next. Adding a querier needs no
+// change to the frontend.
+type FrontendClient interface {
+	Process(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[JobResult, Job], error)
+}
+
+type frontendClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewFrontendClient(cc grpc.ClientConnInterface) FrontendClient {
+	return &frontendClient{cc}
+}
+
+func (c *frontendClient) Process(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[JobResult, Job], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Frontend_ServiceDesc.Streams[0], Frontend_Process_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[JobResult, Job]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Frontend_ProcessClient = grpc.BidiStreamingClient[JobResult, Job]
+
+// FrontendServer is the server API for Frontend service.
+// All implementations must embed UnimplementedFrontendServer
+// for forward compatibility.
+//
+// Frontend is what a query-frontend offers queriers. A querier pulls work:
+// it opens Process streams, and on each the frontend sends one job at a time
+// and waits for its result before sending the next. Adding a querier needs no
+// change to the frontend.
+type FrontendServer interface {
+	Process(grpc.BidiStreamingServer[JobResult, Job]) error
+	mustEmbedUnimplementedFrontendServer()
+}
+
+// UnimplementedFrontendServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedFrontendServer struct{}
+
+func (UnimplementedFrontendServer) Process(grpc.BidiStreamingServer[JobResult, Job]) error {
+	return status.Error(codes.Unimplemented, "method Process not implemented")
+}
+func (UnimplementedFrontendServer) mustEmbedUnimplementedFrontendServer() {}
+func (UnimplementedFrontendServer) testEmbeddedByValue()                  {}
+
+// UnsafeFrontendServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to FrontendServer will
+// result in compilation errors.
+type UnsafeFrontendServer interface {
+	mustEmbedUnimplementedFrontendServer()
+}
+
+func RegisterFrontendServer(s grpc.ServiceRegistrar, srv FrontendServer) {
+	// If the following call panics, it indicates UnimplementedFrontendServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Frontend_ServiceDesc, srv)
+}
+
+func _Frontend_Process_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(FrontendServer).Process(&grpc.GenericServerStream[JobResult, Job]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Frontend_ProcessServer = grpc.BidiStreamingServer[JobResult, Job]
+
+// Frontend_ServiceDesc is the grpc.ServiceDesc for Frontend service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Frontend_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "vivace.Frontend",
+	HandlerType: (*FrontendServer)(nil),
+	Methods:     []grpc.MethodDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Process",
+			Handler:       _Frontend_Process_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
+	Metadata: "vivace.proto",
+}

@@ -6,6 +6,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -14,11 +15,20 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/grafana/dskit/dns"
+	"github.com/grafana/dskit/kv"
+	"github.com/grafana/dskit/kv/codec"
+	"github.com/grafana/dskit/kv/consul"
+	"github.com/grafana/dskit/kv/memberlist"
 	"github.com/grafana/dskit/modules"
+	"github.com/grafana/dskit/ring"
+	ringclient "github.com/grafana/dskit/ring/client"
 	"github.com/grafana/dskit/server"
 	"github.com/grafana/dskit/services"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc/health"
+	"google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/vivace-dev/vivace/distributor"
 	"github.com/vivace-dev/vivace/distributor/receiver/jaeger"
@@ -26,6 +36,7 @@ import (
 	"github.com/vivace-dev/vivace/distributor/receiver/zipkin"
 	"github.com/vivace-dev/vivace/frontend"
 	"github.com/vivace-dev/vivace/ingester"
+	"github.com/vivace-dev/vivace/ingester/client"
 	"github.com/vivace-dev/vivace/internal/logging"
 	"github.com/vivace-dev/vivace/internal/vivacepb"
 	"github.com/vivace-dev/vivace/querier"
@@ -41,6 +52,8 @@ var Version = "dev"
 // Module names; "all" runs every role.
 const (
 	moduleServer        = "server"
+	moduleMemberlistKV  = "memberlist-kv"
+	moduleRing          = "ring" // the ingester ring, as distributors and queriers read it
 	moduleStore         = "store"
 	moduleBlocklist     = "blocklist"
 	moduleIngester      = "ingester"
@@ -55,13 +68,16 @@ type App struct {
 	logger *slog.Logger
 	reg    *prometheus.Registry
 
-	server      *server.Server
-	bucket      storage.Bucket
-	blocklist   *blocklist.List
-	ingester    *ingester.Ingester
-	distributor *distributor.Distributor
-	querier     *querier.Querier
-	frontend    *frontend.Frontend
+	server       *server.Server
+	memberlistKV *memberlist.KVInitService
+	ingesterRing *ring.Ring
+	ingesterPool *ringclient.Pool
+	bucket       storage.Bucket
+	blocklist    *blocklist.List
+	ingester     *ingester.Ingester
+	distributor  *distributor.Distributor
+	querier      *querier.Querier
+	frontend     *frontend.Frontend
 
 	manager *services.Manager
 	stop    context.CancelFunc
@@ -85,6 +101,8 @@ func (a *App) Run(ctx context.Context) error {
 	defer a.stop()
 	mm := modules.NewManager(logging.GoKit(a.logger))
 	mm.RegisterModule(moduleServer, a.initServer, modules.UserInvisibleModule)
+	mm.RegisterModule(moduleMemberlistKV, a.initMemberlistKV, modules.UserInvisibleModule)
+	mm.RegisterModule(moduleRing, a.initRing, modules.UserInvisibleModule)
 	mm.RegisterModule(moduleStore, a.initStore, modules.UserInvisibleModule)
 	mm.RegisterModule(moduleBlocklist, a.initBlocklist, modules.UserInvisibleModule)
 	mm.RegisterModule(moduleIngester, a.initIngester)
@@ -93,12 +111,20 @@ func (a *App) Run(ctx context.Context) error {
 	mm.RegisterModule(moduleQueryFrontend, a.initQueryFrontend)
 	mm.RegisterModule(TargetAll, nil)
 	deps := map[string][]string{
+		moduleMemberlistKV:  {moduleServer},
+		moduleRing:          {moduleServer, moduleMemberlistKV},
 		moduleBlocklist:     {moduleStore},
-		moduleIngester:      {moduleServer, moduleStore},
-		moduleDistributor:   {moduleServer, moduleIngester},
-		moduleQuerier:       {moduleServer, moduleBlocklist, moduleIngester},
-		moduleQueryFrontend: {moduleServer, moduleQuerier},
+		moduleIngester:      {moduleServer, moduleStore, moduleMemberlistKV},
+		moduleDistributor:   {moduleServer, moduleRing},
+		moduleQuerier:       {moduleServer, moduleBlocklist, moduleRing},
+		moduleQueryFrontend: {moduleServer},
 		TargetAll:           {moduleDistributor, moduleIngester, moduleQuerier, moduleQueryFrontend},
+	}
+	if a.cfg.Target == TargetAll {
+		// In one process the distributor stops before the ingester it
+		// pushes to, and the frontend's in-process workers use the querier.
+		deps[moduleDistributor] = append(deps[moduleDistributor], moduleIngester)
+		deps[moduleQueryFrontend] = append(deps[moduleQueryFrontend], moduleQuerier)
 	}
 	for m, d := range deps {
 		if err := mm.AddDependency(m, d...); err != nil {
@@ -151,13 +177,32 @@ func (a *App) shutdown() {
 	}
 }
 
-// ready answers 200 once every module runs, 503 before and after.
-func (a *App) ready(w http.ResponseWriter, _ *http.Request) {
-	if a.manager == nil || !a.manager.IsHealthy() {
-		http.Error(w, "not ready", http.StatusServiceUnavailable)
+// ready answers 200 once every module runs, the ingester is in its ring and
+// a distributor has an ingester to write to; 503 before and after.
+func (a *App) ready(w http.ResponseWriter, r *http.Request) {
+	if err := a.checkReady(r.Context()); err != nil {
+		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
 	http.Error(w, "ready", http.StatusOK)
+}
+
+func (a *App) checkReady(ctx context.Context) error {
+	if a.manager == nil || !a.manager.IsHealthy() {
+		return errors.New("not every module is running")
+	}
+	if a.ingester != nil {
+		if err := a.ingester.CheckReady(ctx); err != nil {
+			return fmt.Errorf("ingester: %w", err)
+		}
+	}
+	if a.distributor != nil {
+		rs, err := a.ingesterRing.GetAllHealthy(ring.WriteNoExtend)
+		if err != nil || len(rs.Instances) == 0 {
+			return errors.New("distributor: no healthy ingester in the ring")
+		}
+	}
+	return nil
 }
 
 func (a *App) initServer() (services.Service, error) {
@@ -166,11 +211,15 @@ func (a *App) initServer() (services.Service, error) {
 	cfg.Registerer, cfg.Gatherer = a.reg, a.reg
 	cfg.MetricsNamespace = "vivace"
 	cfg.SignalHandler = noSignals{make(chan struct{})} // main owns signals
+	cfg.GRPCMiddleware = append(cfg.GRPCMiddleware, client.ReceiveTenant)
+	cfg.ExcludeRequestInLog = true // requests are spans: too large and too private to log
 	srv, err := server.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	a.server = srv
+	// Ingester clients check their connection with the standard health service.
+	grpc_health_v1.RegisterHealthServer(srv.GRPC, health.NewServer())
 	srv.HTTP.HandleFunc("/ready", a.ready)
 	srv.HTTP.HandleFunc("/api/status/buildinfo", buildInfo)
 	srv.HTTP.HandleFunc("/status/buildinfo", buildInfo)
@@ -224,6 +273,60 @@ func buildInfo(w http.ResponseWriter, _ *http.Request) {
 	_ = json.NewEncoder(w).Encode(info)
 }
 
+// initMemberlistKV gives every ring its KV store: memberlist, or in a
+// monolithic process that joins no one, memory.
+func (a *App) initMemberlistKV() (services.Service, error) {
+	kvs := []*kv.Config{&a.cfg.Ingester.Lifecycler.RingConfig.KVStore, &a.cfg.Distributor.Ring.KVStore}
+	if !a.cfg.usesMemberlist() {
+		store, closer := consul.NewInMemoryClient(ring.GetCodec(), logging.GoKit(a.logger), nil)
+		for _, c := range kvs {
+			c.Mock = store
+		}
+		a.server.HTTP.HandleFunc("/memberlist", func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "This instance does not use memberlist: its rings live in memory.", http.StatusOK)
+		})
+		return services.NewIdleService(nil, func(error) error { return closer.Close() }).WithName(moduleMemberlistKV), nil
+	}
+	cfg := &a.cfg.Memberlist
+	cfg.MetricsNamespace = "vivace"
+	cfg.Codecs = []codec.Codec{ring.GetCodec()}
+	logger := logging.GoKit(a.logger.With("component", "memberlist"))
+	a.memberlistKV = memberlist.NewKVInitService(cfg, logger, dns.NewProvider(dns.GolangResolverType, 0, logger, a.reg), a.reg)
+	for _, c := range kvs {
+		c.MemberlistKV = a.memberlistKV.GetMemberlistKV
+	}
+	a.server.HTTP.Handle("/memberlist", a.memberlistKV)
+	return a.memberlistKV, nil
+}
+
+// initRing reads the ingester ring and keeps a gRPC client per ingester.
+func (a *App) initRing() (services.Service, error) {
+	var err error
+	a.ingesterRing, err = ring.New(a.cfg.Ingester.Lifecycler.RingConfig, "ingester", ingester.RingKey, logging.GoKit(a.logger), a.reg)
+	if err != nil {
+		return nil, fmt.Errorf("ingester ring: %w", err)
+	}
+	a.ingesterPool = client.NewPool(a.cfg.IngesterClient, a.ingesterRing, a.logger, a.reg)
+	a.server.HTTP.Handle("/ingester/ring", a.ingesterRing)
+	return newGroupService(moduleRing, a.ingesterRing, a.ingesterPool)
+}
+
+// ingesterFor is the client of one ingester: the ingester itself when it runs
+// in this process (no network, same code behind), else a pooled gRPC client.
+func (a *App) ingesterFor(inst ring.InstanceDesc) (interface {
+	distributor.IngesterClient
+	querier.IngesterClient
+}, error) {
+	if a.ingester != nil && inst.Id == a.ingester.InstanceID() {
+		return a.ingester, nil
+	}
+	c, err := a.ingesterPool.GetClientForInstance(inst)
+	if err != nil {
+		return nil, err
+	}
+	return c.(*client.Client), nil
+}
+
 func (a *App) initStore() (services.Service, error) {
 	t := a.cfg.Storage.Trace
 	var err error
@@ -247,6 +350,18 @@ func (a *App) initBlocklist() (services.Service, error) {
 }
 
 func (a *App) initIngester() (services.Service, error) {
+	lc := &a.cfg.Ingester.Lifecycler
+	lc.ListenPort = a.cfg.Server.GRPCListenPort
+	if lc.ID == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return nil, err
+		}
+		lc.ID = host
+	}
+	if !a.cfg.usesMemberlist() && lc.Addr == "" {
+		lc.Addr = "127.0.0.1" // alone: no one else dials it
+	}
 	var err error
 	if a.ingester, err = ingester.New(a.cfg.Ingester, a.bucket, a.logger, a.reg); err != nil {
 		return nil, err
@@ -265,11 +380,29 @@ func (a *App) initIngester() (services.Service, error) {
 }
 
 func (a *App) initDistributor() (services.Service, error) {
+	ingesters := distributor.Ingesters{
+		Ring:    a.ingesterRing,
+		Client:  func(inst ring.InstanceDesc) (distributor.IngesterClient, error) { return a.ingesterFor(inst) },
+		Timeout: a.cfg.IngesterClient.RemoteTimeout,
+	}
 	var err error
-	// Monolithic: the local ingester is the client, through the same interface.
-	if a.distributor, err = distributor.New(a.cfg.Distributor, a.ingester, a.logger, a.reg); err != nil {
+	if a.distributor, err = distributor.New(a.cfg.Distributor, ingesters, a.logger, a.reg); err != nil {
 		return nil, err
 	}
+	// The distributors' own ring, for /distributor/ring.
+	dr := &a.cfg.Distributor.Ring
+	if !a.cfg.usesMemberlist() && dr.InstanceAddr == "" {
+		dr.InstanceAddr = "127.0.0.1"
+	}
+	lifecycler, err := dr.Lifecycler("distributor", a.cfg.Server.GRPCListenPort, logging.GoKit(a.logger), a.reg)
+	if err != nil {
+		return nil, fmt.Errorf("distributor ring: %w", err)
+	}
+	distributors, err := ring.New(dr.RingConfig(), "distributor", "distributor", logging.GoKit(a.logger), a.reg)
+	if err != nil {
+		return nil, fmt.Errorf("distributor ring: %w", err)
+	}
+	a.server.HTTP.Handle("/distributor/ring", distributors)
 	rc, mt := a.cfg.Distributor.Receivers, a.cfg.MultitenancyEnabled
 	otlpRecv, err := otlp.New(rc.OTLP, mt, a.distributor, a.logger, a.reg)
 	if err != nil {
@@ -283,7 +416,7 @@ func (a *App) initDistributor() (services.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newGroupService(moduleDistributor, otlpRecv, zipkinRecv, jaegerRecv)
+	return newGroupService(moduleDistributor, lifecycler, distributors, otlpRecv, zipkinRecv, jaegerRecv)
 }
 
 // newGroupService runs several services as one: it is running once all
@@ -326,15 +459,27 @@ func newGroupService(name string, svcs ...services.Service) (services.Service, e
 }
 
 func (a *App) initQuerier() (services.Service, error) {
-	a.querier = querier.New(a.ingester, a.bucket, a.blocklist, a.logger, a.reg)
-	return nil, nil
+	ingesters := querier.Ingesters{
+		Ring:    a.ingesterRing,
+		Client:  func(inst ring.InstanceDesc) (querier.IngesterClient, error) { return a.ingesterFor(inst) },
+		Timeout: a.cfg.IngesterClient.RemoteTimeout,
+	}
+	a.querier = querier.New(ingesters, a.bucket, a.blocklist, a.logger, a.reg)
+	if a.cfg.Target == TargetAll {
+		return nil, nil // the frontend runs its jobs on this querier in process
+	}
+	return querier.NewWorker(a.cfg.Querier, a.querier, a.logger, a.reg)
 }
 
 func (a *App) initQueryFrontend() (services.Service, error) {
 	var err error
-	if a.frontend, err = frontend.New(a.cfg.QueryFrontend, a.querier, &a.cfg.Overrides, a.cfg.MultitenancyEnabled, a.logger, a.reg); err != nil {
+	if a.frontend, err = frontend.New(a.cfg.QueryFrontend, &a.cfg.Overrides, a.cfg.MultitenancyEnabled, a.logger, a.reg); err != nil {
 		return nil, err
 	}
+	if a.querier != nil {
+		a.frontend.RunLocalWorkers(a.querier, a.cfg.Querier.MaxConcurrentQueries)
+	}
+	vivacepb.RegisterFrontendServer(a.server.GRPC, a.frontend)
 	a.frontend.RegisterRoutes(a.server.HTTP)
-	return nil, nil
+	return a.frontend, nil
 }

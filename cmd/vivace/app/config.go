@@ -8,15 +8,20 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/grafana/dskit/kv/memberlist"
 	"github.com/grafana/dskit/server"
 	"gopkg.in/yaml.v3"
 
 	"github.com/vivace-dev/vivace/distributor"
 	"github.com/vivace-dev/vivace/frontend"
 	"github.com/vivace-dev/vivace/ingester"
+	"github.com/vivace-dev/vivace/ingester/client"
+	"github.com/vivace-dev/vivace/querier"
 	"github.com/vivace-dev/vivace/storage/block"
 	"github.com/vivace-dev/vivace/storage/s3"
 )
@@ -24,14 +29,23 @@ import (
 // Config is the whole config file. Keys follow Tempo's where the concept is
 // the same, so a Tempo user's file mostly loads.
 type Config struct {
-	Target              string             `yaml:"target"`
-	MultitenancyEnabled bool               `yaml:"multitenancy_enabled"`
-	Server              server.Config      `yaml:"server"`
-	Distributor         distributor.Config `yaml:"distributor"`
-	Ingester            ingester.Config    `yaml:"ingester"`
-	QueryFrontend       frontend.Config    `yaml:"query_frontend"`
-	Storage             StorageConfig      `yaml:"storage"`
-	Overrides           OverridesConfig    `yaml:"overrides"`
+	Target              string              `yaml:"target"`
+	MultitenancyEnabled bool                `yaml:"multitenancy_enabled"`
+	Server              server.Config       `yaml:"server"`
+	Memberlist          memberlist.KVConfig `yaml:"memberlist"`
+	Distributor         distributor.Config  `yaml:"distributor"`
+	IngesterClient      client.Config       `yaml:"ingester_client"`
+	Ingester            ingester.Config     `yaml:"ingester"`
+	Querier             querier.Config      `yaml:"querier"`
+	QueryFrontend       frontend.Config     `yaml:"query_frontend"`
+	Storage             StorageConfig       `yaml:"storage"`
+	Overrides           OverridesConfig     `yaml:"overrides"`
+}
+
+// usesMemberlist tells whether the rings are shared over memberlist. A
+// monolithic process that joins no one keeps its rings in memory.
+func (c *Config) usesMemberlist() bool {
+	return c.Target != TargetAll || len(c.Memberlist.JoinMembers) > 0
 }
 
 // StorageConfig is storage in the config file.
@@ -66,22 +80,39 @@ type OverridesConfig struct {
 // MaxBytesPerTrace is the limit for tenant.
 func (o *OverridesConfig) MaxBytesPerTrace(string) int { return o.Defaults.Global.MaxBytesPerTrace }
 
-// Targets a process can run.
+// Targets a process can run: every role, or one.
 const (
 	TargetAll = "all"
 )
 
+var targets = []string{TargetAll, moduleDistributor, moduleIngester, moduleQuerier, moduleQueryFrontend}
+
 // RegisterFlagsAndApplyDefaults registers every flag and sets every default.
 func (c *Config) RegisterFlagsAndApplyDefaults(f *flag.FlagSet) {
-	f.StringVar(&c.Target, "target", TargetAll, "The role this process runs: all (monolithic).")
+	f.StringVar(&c.Target, "target", TargetAll, "The role this process runs: all (monolithic), or one of "+strings.Join(targets[1:], ", ")+".")
 	f.BoolVar(&c.MultitenancyEnabled, "multitenancy.enabled", false, "Take the tenant from the X-Scope-OrgID header; off, every request is tenant single-tenant.")
 
 	c.Server.RegisterFlags(f)
 	setDefault(f, "server.http-listen-port", "3200")
 	setDefault(f, "server.grpc-listen-port", "9095")
 
+	// Pushes and trace parts are as large as the receivers' requests.
+	setDefault(f, "server.grpc-max-recv-msg-size-bytes", strconv.Itoa(32<<20))
+	setDefault(f, "server.grpc-max-send-msg-size-bytes", strconv.Itoa(32<<20))
+
+	c.Memberlist.RegisterFlags(f)
 	c.Distributor.RegisterFlagsAndApplyDefaults("distributor", f)
+	c.IngesterClient.RegisterFlagsAndApplyDefaults("ingester-client", f)
 	c.Ingester.RegisterFlagsAndApplyDefaults("ingester", f)
+	// Monolithic mode has one ingester; the Helm chart's distributed mode sets 3.
+	setDefault(f, "ingester.distributor.replication-factor", "1")
+	// Ready at once: Kubernetes rollouts set min_ready_duration themselves.
+	setDefault(f, "ingester.min-ready-duration", "0s")
+	// Defaults that do not depend on the machine: the hostname is filled in at start.
+	setDefault(f, "ingester.lifecycler.ID", "")
+	c.Ingester.Lifecycler.InfNames = []string{"eth0", "en0"}
+	f.Lookup("ingester.lifecycler.interface").DefValue = "eth0,en0"
+	c.Querier.RegisterFlagsAndApplyDefaults("querier", f)
 	c.QueryFrontend.RegisterFlagsAndApplyDefaults("query-frontend", f)
 
 	t := &c.Storage.Trace
@@ -110,8 +141,14 @@ func setDefault(f *flag.FlagSet, name, value string) {
 // Validate checks the whole config.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.Target != TargetAll {
-		errs = append(errs, fmt.Errorf("target %q: only %q (monolithic mode) is supported so far", c.Target, TargetAll))
+	if !slices.Contains(targets, c.Target) {
+		errs = append(errs, fmt.Errorf("target %q: want one of %s", c.Target, strings.Join(targets, ", ")))
+	}
+	if c.Target == moduleQuerier && c.Querier.FrontendWorker.FrontendAddress == "" {
+		errs = append(errs, errors.New("a querier pulls its work from a query-frontend: set querier.frontend_worker.frontend_address"))
+	}
+	if c.usesMemberlist() {
+		errs = append(errs, c.Memberlist.Validate())
 	}
 	t := &c.Storage.Trace
 	switch t.Backend {
@@ -131,7 +168,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("ingester.complete_block_timeout (%s) must be longer than storage.trace.blocklist_poll (%s), or flushed traces vanish until the next poll",
 			c.Ingester.CompleteBlockTimeout, t.BlocklistPoll))
 	}
-	errs = append(errs, t.Block.Validate(), c.Distributor.Validate(), c.QueryFrontend.Validate())
+	errs = append(errs, t.Block.Validate(), c.Distributor.Validate(), c.IngesterClient.Validate(), c.Querier.Validate(), c.QueryFrontend.Validate())
 	c.Ingester.WALPath, c.Ingester.Block = t.WAL.Path, t.Block
 	errs = append(errs, c.Ingester.Validate())
 	return errors.Join(errs...)
@@ -140,33 +177,44 @@ func (c *Config) Validate() error {
 // Load builds the config from defaults, then the YAML file named by
 // -config.file (strict: unknown keys fail), then the other flags.
 func Load(args []string) (cfg *Config, printDefaults bool, err error) {
+	// A first pass finds the file; the second applies defaults, the file,
+	// then the flags once each (list flags append, so never twice).
+	var configFile string
+	var expandEnv bool
+	newFlags := func(cfg *Config) *flag.FlagSet {
+		f := flag.NewFlagSet("vivace", flag.ContinueOnError)
+		cfg.RegisterFlagsAndApplyDefaults(f)
+		f.StringVar(&configFile, "config.file", "", "YAML config file; flags override it.")
+		f.BoolVar(&expandEnv, "config.expand-env", false, "Replace ${VAR} and ${VAR:default} in the config file with environment variables.")
+		f.BoolVar(&printDefaults, "config.print-defaults", false, "Print the default config as YAML and exit.")
+		return f
+	}
 	cfg = &Config{}
-	f := flag.NewFlagSet("vivace", flag.ContinueOnError)
-	cfg.RegisterFlagsAndApplyDefaults(f)
-	configFile := f.String("config.file", "", "YAML config file; flags override it.")
-	expandEnv := f.Bool("config.expand-env", false, "Replace ${VAR} and ${VAR:default} in the config file with environment variables.")
-	f.BoolVar(&printDefaults, "config.print-defaults", false, "Print the default config as YAML and exit.")
-	if err := f.Parse(args); err != nil {
+	if err := newFlags(cfg).Parse(args); err != nil {
 		return nil, false, err
 	}
 	if printDefaults {
+		cfg = &Config{}
+		newFlags(cfg) // defaults only
 		return cfg, true, nil
 	}
-	if *configFile != "" {
-		b, err := os.ReadFile(*configFile)
-		if err != nil {
-			return nil, false, fmt.Errorf("read config file: %w", err)
-		}
-		if *expandEnv {
-			b = expandEnvVars(b)
-		}
-		if err := decodeYAML(b, cfg); err != nil {
-			return nil, false, fmt.Errorf("config file %s: %w", *configFile, err)
-		}
-		// Flags given on the command line win over the file.
-		if err := f.Parse(args); err != nil {
-			return nil, false, err
-		}
+	if configFile == "" {
+		return cfg, false, cfg.Validate()
+	}
+	b, err := os.ReadFile(configFile)
+	if err != nil {
+		return nil, false, fmt.Errorf("read config file: %w", err)
+	}
+	if expandEnv {
+		b = expandEnvVars(b)
+	}
+	cfg = &Config{}
+	f := newFlags(cfg)
+	if err := decodeYAML(b, cfg); err != nil {
+		return nil, false, fmt.Errorf("config file %s: %w", configFile, err)
+	}
+	if err := f.Parse(args); err != nil {
+		return nil, false, err
 	}
 	return cfg, false, cfg.Validate()
 }

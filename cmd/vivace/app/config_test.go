@@ -136,7 +136,10 @@ overrides:
 		{name: "unknown key", file: "storage:\n  trace:\n    bogus: 1\n", errHas: "field bogus not found"},
 		{name: "bad backend", file: "storage:\n  trace:\n    backend: gcs\n", errHas: `storage.trace.backend "gcs"`},
 		{name: "s3 without bucket", file: "storage:\n  trace:\n    backend: s3\n", errHas: "bucket"},
-		{name: "target not yet supported", flags: []string{"-target=ingester"}, errHas: `target "ingester"`},
+		{name: "unknown target", flags: []string{"-target=ingestor"}, errHas: `target "ingestor"`},
+		{name: "querier without frontend", flags: []string{"-target=querier"}, errHas: "querier.frontend_worker.frontend_address"},
+		{name: "one role", flags: []string{"-target=ingester"}, check: func(t *testing.T, c *Config) { require.True(t, c.usesMemberlist()) }},
+		{name: "monolithic keeps rings in memory", check: func(t *testing.T, c *Config) { require.False(t, c.usesMemberlist()) }},
 		{
 			name:   "complete block timeout shorter than the poll",
 			file:   "ingester:\n  complete_block_timeout: 10s\nstorage:\n  trace:\n    blocklist_poll: 30s\n",

@@ -1,0 +1,205 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/vivace-dev/vivace/internal/model"
+	"github.com/vivace-dev/vivace/internal/model/modeltest"
+	"github.com/vivace-dev/vivace/storage/storagetest"
+)
+
+// TestMicroservices runs every role as its own process, as the Helm chart's
+// distributed mode does: 1 distributor, 3 ingesters with replication factor
+// 3, 1 query-frontend, 2 queriers and a compactor, over a real MinIO. A
+// client streams traces while one ingester is killed with SIGKILL and later
+// restarted; every acknowledged trace must then be found complete, each span
+// once, through the frontend, both before and after every block is flushed.
+func TestMicroservices(t *testing.T) {
+	m := storagetest.StartMinIO(t)
+	config := `
+ingester:
+  complete_block_timeout: 3s
+  lifecycler:
+    heartbeat_period: 1s
+    ring:
+      replication_factor: 3
+storage:
+  trace:
+    blocklist_poll: 1s
+    backend: s3
+    s3:
+      bucket: ${VIVACE_TEST_BUCKET}
+      endpoint: ${VIVACE_TEST_ENDPOINT}
+      access_key: ${VIVACE_TEST_ACCESS_KEY}
+      secret_key: ${VIVACE_TEST_SECRET_KEY}
+      insecure: true
+`
+	env := []string{
+		"VIVACE_TEST_BUCKET=" + m.Bucket,
+		"VIVACE_TEST_ENDPOINT=" + m.Endpoint,
+		"VIVACE_TEST_ACCESS_KEY=" + m.AccessKey,
+		"VIVACE_TEST_SECRET_KEY=" + m.SecretKey,
+	}
+	start := func(target string, flags ...string) *vivace {
+		return startVivace(t, config, env, append([]string{"-config.expand-env=true", "-target=" + target}, flags...)...)
+	}
+	seed := start("ingester", "-ingester.lifecycler.ID=ingester-1")
+	join := "-memberlist.join=" + seed.Memberlist
+	ingesters := []*vivace{
+		seed,
+		start("ingester", "-ingester.lifecycler.ID=ingester-2", join),
+		start("ingester", "-ingester.lifecycler.ID=ingester-3", join),
+	}
+	frontend := start("query-frontend")
+	for i := range 2 {
+		start("querier", join, "-querier.frontend-address="+frontend.GRPC, "-distributor.ring.instance-id=querier-"+string(rune('1'+i)))
+	}
+	dist := start("distributor", join, "-distributor.ring.instance-id=distributor-1")
+	// The distributor is ready once it sees an ingester; wait for all three.
+	require.Eventually(t, func() bool {
+		_, body, _ := dist.get("/ingester/ring")
+		return countActive(body) == 3
+	}, 30*time.Second, 100*time.Millisecond, "the distributor sees three ACTIVE ingesters")
+
+	conn, err := grpc.NewClient(dist.OTLPGRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	client := coltracepb.NewTraceServiceClient(conn)
+
+	// The client streams traces until told to stop; only acknowledged
+	// requests are expected back.
+	rec := &recorder{}
+	var sent, failed atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		rng := rand.New(rand.NewPCG(42, 42))
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_, traces := modeltest.Traces(rng, 4, 12)
+			req := &coltracepb.ExportTraceServiceRequest{}
+			for _, td := range traces {
+				req.ResourceSpans = append(req.ResourceSpans, td.ResourceSpans...)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, err := client.Export(ctx, req)
+			cancel()
+			if err != nil {
+				failed.Add(1)
+				t.Logf("push failed: %v", err)
+			} else {
+				rec.add(req)
+			}
+			sent.Add(1)
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	waitSent := func(n int64) {
+		t.Helper()
+		target := sent.Load() + n
+		require.Eventually(t, func() bool { return sent.Load() >= target }, time.Minute, 10*time.Millisecond)
+	}
+	began := time.Now()
+	step := func(what string) { t.Logf("%6.1fs %s", time.Since(began).Seconds(), what) }
+	waitSent(50)
+	step("streaming")
+	ingesters[1].kill()
+	waitSent(200) // with one of three replicas gone, writes still reach a quorum
+	step("killed ingester-2")
+	ingesters[1].start()
+	step("restarted ingester-2")
+	waitSent(50)
+	close(stop)
+	wg.Wait()
+	require.Zero(t, failed.Load(), "no push fails while one ingester of three is down")
+
+	want := rec.traces(t)
+	t.Logf("%d requests, %d traces acknowledged", sent.Load(), len(want))
+	requireEachFound(t, frontend, want)
+	step("all found before flush")
+
+	// Flush every ingester and wait until their WAL copies are dropped
+	// (complete_block_timeout): answers then come from blocks alone.
+	for _, ing := range ingesters {
+		ing.flushAndWait(1)
+	}
+	require.Eventually(t, func() bool {
+		for _, ing := range ingesters {
+			if ing.metric("vivace_ingester_wal_segments") > 1 {
+				return false
+			}
+		}
+		return true
+	}, time.Minute, 100*time.Millisecond, "ingesters drop flushed WAL segments")
+	step("flushed")
+	requireEachFound(t, frontend, want)
+	step("all found from blocks")
+
+	// A graceful stop flushes and leaves the ring.
+	ingesters[2].stop()
+	require.Eventually(t, func() bool {
+		_, body, _ := dist.get("/ingester/ring")
+		return countActive(body) == 2
+	}, 30*time.Second, 100*time.Millisecond, "a stopped ingester leaves the ring")
+	step("ingester-3 left")
+	code, _, _ := dist.get("/distributor/ring")
+	require.Equal(t, http.StatusOK, code)
+	code, _, _ = dist.get("/memberlist")
+	require.Equal(t, http.StatusOK, code)
+}
+
+// requireEachFound checks that every trace comes back exactly, each span
+// once: all of them as Grafana asks (v2, protobuf), in parallel, and a few
+// through every API shape.
+func requireEachFound(t *testing.T, v *vivace, want map[model.TraceID]*tracev1.TracesData) {
+	t.Helper()
+	ids := make(chan model.TraceID)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var missing []string
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range ids {
+				code, got := fetch(t, v, id, "v2", true, "")
+				if code != http.StatusOK || !slices.Equal(flatten(t, want[id]), flatten(t, got)) {
+					mu.Lock()
+					missing = append(missing, fmt.Sprintf("%s (HTTP %d)", id, code))
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	sample := map[model.TraceID]*tracev1.TracesData{}
+	for id, td := range want {
+		ids <- id
+		if len(sample) < 10 {
+			sample[id] = td
+		}
+	}
+	close(ids)
+	wg.Wait()
+	require.Empty(t, missing, "traces not found complete, or with a span twice")
+	requireAllFound(t, v, sample, "")
+}
