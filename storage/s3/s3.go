@@ -14,6 +14,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -91,13 +92,25 @@ func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, size int64) e
 	}
 	ctx, cancel := b.withTimeout(ctx)
 	defer cancel()
-	_, err := b.core.Client.PutObject(ctx, b.cfg.Bucket, key, r, size, minio.PutObjectOptions{
-		ContentType: "application/octet-stream",
-	})
-	if err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
+	for attempt := 0; ; attempt++ {
+		_, err := b.core.Client.PutObject(ctx, b.cfg.Bucket, key, r, size, minio.PutObjectOptions{
+			ContentType: "application/octet-stream",
+		})
+		if err == nil {
+			return nil
+		}
+		// A single-drive MinIO answers AccessDenied to a put that races the
+		// delete of the last object under the same prefix (it removes the
+		// directory under the put). A real denial repeats; this does not.
+		seeker, ok := r.(io.Seeker)
+		if !ok || attempt == 2 || minio.ToErrorResponse(err).Code != "AccessDenied" || ctx.Err() != nil {
+			return fmt.Errorf("put %s: %w", key, err)
+		}
+		if _, serr := seeker.Seek(0, io.SeekStart); serr != nil {
+			return fmt.Errorf("put %s: %w", key, err)
+		}
+		time.Sleep(time.Duration(attempt+1) * 20 * time.Millisecond)
 	}
-	return nil
 }
 
 // Get opens the object at key. The body must be read within the deadline.
