@@ -116,6 +116,9 @@ func startVivace(t testing.TB, config string, env []string, flags ...string) *vi
 		"-memberlist.bind-port=" + strconv.Itoa(ports[7]),
 		"-ingester.lifecycler.addr=127.0.0.1",
 		"-distributor.ring.instance-addr=127.0.0.1",
+		"-compactor.ring.instance-addr=127.0.0.1",
+		// modeltest's spans are from March 2026: keep them.
+		"-compactor.compaction.block-retention=100000h",
 	}, flags...)
 	v.start()
 	t.Cleanup(func() {
@@ -222,7 +225,7 @@ func (v *vivace) flushAndWait(n int) {
 	}, time.Minute, 50*time.Millisecond, "no block flushed")
 }
 
-// metric reads one unlabelled sample from /metrics (0 if absent).
+// metric reads a metric from /metrics: the sum of its series (0 if absent).
 func (v *vivace) metric(name string) float64 {
 	v.t.Helper()
 	resp, err := http.Get("http://" + v.HTTP + "/metrics")
@@ -230,15 +233,17 @@ func (v *vivace) metric(name string) float64 {
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	sum := 0.0
 	for sc.Scan() {
 		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, name+" "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			require.NoError(v.t, err)
-			return f
+		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
+			continue
 		}
+		f, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		require.NoError(v.t, err)
+		sum += f
 	}
-	return 0
+	return sum
 }
 
 // get performs a GET on the API with headers given as name, value pairs.

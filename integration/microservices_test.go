@@ -37,6 +37,10 @@ ingester:
     heartbeat_period: 1s
     ring:
       replication_factor: 3
+compactor:
+  compaction:
+    compaction_cycle: 1s
+    compacted_block_retention: 5s
 storage:
   trace:
     blocklist_poll: 1s
@@ -68,6 +72,7 @@ storage:
 	for i := range 2 {
 		start("querier", join, "-querier.frontend-address="+frontend.GRPC, "-distributor.ring.instance-id=querier-"+string(rune('1'+i)))
 	}
+	compactor := start("compactor", join, "-compactor.ring.instance-id=compactor-1")
 	dist := start("distributor", join, "-distributor.ring.instance-id=distributor-1")
 	// The distributor is ready once it sees an ingester; wait for all three.
 	require.Eventually(t, func() bool {
@@ -155,6 +160,15 @@ storage:
 	requireEachFound(t, frontend, want)
 	step("all found from blocks")
 
+	// The compactor merges the three replicas' blocks into one copy; the
+	// answers stay the same, each span once.
+	require.Eventually(t, func() bool {
+		return compactor.metric("vivace_compactor_blocks_compacted_total") >= 3
+	}, time.Minute, 100*time.Millisecond, "the compactor merges the replicas' blocks")
+	require.Positive(t, compactor.metric("vivace_compactor_spans_deduplicated_total"))
+	requireEachFound(t, frontend, want)
+	step("all found after compaction")
+
 	// A graceful stop flushes and leaves the ring.
 	ingesters[2].stop()
 	require.Eventually(t, func() bool {
@@ -200,6 +214,8 @@ func requireEachFound(t *testing.T, v *vivace, want map[model.TraceID]*tracev1.T
 	}
 	close(ids)
 	wg.Wait()
-	require.Empty(t, missing, "traces not found complete, or with a span twice")
+	if len(missing) > 0 {
+		t.Fatalf("%d of %d traces not found complete, or with a span twice, e.g. %v", len(missing), len(want), missing[:min(5, len(missing))])
+	}
 	requireAllFound(t, v, sample, "")
 }

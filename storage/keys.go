@@ -8,6 +8,9 @@ const (
 	MetaName  = "meta.json"
 	DataName  = "data.parquet"
 	IndexName = "index"
+	// CompactedMetaName marks a block the compactor has replaced (Tempo's
+	// name): readers stop listing it, and it is deleted after a grace period.
+	CompactedMetaName = "meta.compacted.json"
 )
 
 // BlockDir is the folder of one block, ending in "/".
@@ -15,6 +18,11 @@ func BlockDir(tenant, blockID string) string { return tenant + "/" + blockID + "
 
 // MetaKey is the key of a block's meta.json.
 func MetaKey(tenant, blockID string) string { return BlockDir(tenant, blockID) + MetaName }
+
+// CompactedMetaKey is the key of a block's compacted marker.
+func CompactedMetaKey(tenant, blockID string) string {
+	return BlockDir(tenant, blockID) + CompactedMetaName
+}
 
 // DataKey is the key of a block's parquet file.
 func DataKey(tenant, blockID string) string { return BlockDir(tenant, blockID) + DataName }

@@ -1,5 +1,7 @@
 // Package blocklist keeps the list of complete blocks per tenant by polling
-// the object store; queriers (and later compactors) read it.
+// the object store; queriers and compactors read it. Blocks marked compacted
+// (meta.compacted.json) are kept apart: readers never see them, the
+// compactor deletes them after a grace period.
 package blocklist
 
 import (
@@ -7,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -29,25 +32,29 @@ type List struct {
 	period time.Duration
 	logger *slog.Logger
 
-	mu    sync.RWMutex
-	metas map[string]map[string]*block.Meta // tenant → block ID → meta
+	mu        sync.RWMutex
+	metas     map[string]map[string]*block.Meta          // tenant → block ID → meta
+	compacted map[string]map[string]*block.CompactedMeta // tenant → block ID → compacted meta
 
-	blocks       *prometheus.GaugeVec
-	pollSeconds  prometheus.Histogram
-	pollFailures prometheus.Counter
+	blocks          *prometheus.GaugeVec
+	compactedBlocks *prometheus.GaugeVec
+	pollSeconds     prometheus.Histogram
+	pollFailures    prometheus.Counter
 }
 
 // New makes a List polling bkt every period.
 func New(bkt storage.Bucket, period time.Duration, logger *slog.Logger, reg prometheus.Registerer) *List {
 	f := promauto.With(reg)
 	l := &List{
-		bkt:          bkt,
-		period:       period,
-		logger:       logger.With("component", "blocklist"),
-		metas:        map[string]map[string]*block.Meta{},
-		blocks:       f.NewGaugeVec(prometheus.GaugeOpts{Name: "vivace_blocklist_blocks", Help: "Blocks in the polled block list, by tenant."}, []string{"tenant"}),
-		pollSeconds:  f.NewHistogram(prometheus.HistogramOpts{Name: "vivace_blocklist_poll_duration_seconds", Help: "Time to poll the block list."}),
-		pollFailures: f.NewCounter(prometheus.CounterOpts{Name: "vivace_blocklist_poll_failures_total", Help: "Failed block list polls."}),
+		bkt:             bkt,
+		period:          period,
+		logger:          logger.With("component", "blocklist"),
+		metas:           map[string]map[string]*block.Meta{},
+		compacted:       map[string]map[string]*block.CompactedMeta{},
+		blocks:          f.NewGaugeVec(prometheus.GaugeOpts{Name: "vivace_blocklist_blocks", Help: "Blocks in the polled block list, by tenant."}, []string{"tenant"}),
+		compactedBlocks: f.NewGaugeVec(prometheus.GaugeOpts{Name: "vivace_blocklist_compacted_blocks", Help: "Blocks marked compacted and not yet deleted, by tenant."}, []string{"tenant"}),
+		pollSeconds:     f.NewHistogram(prometheus.HistogramOpts{Name: "vivace_blocklist_poll_duration_seconds", Help: "Time to poll the block list."}),
+		pollFailures:    f.NewCounter(prometheus.CounterOpts{Name: "vivace_blocklist_poll_failures_total", Help: "Failed block list polls."}),
 	}
 	l.Service = services.NewTimerService(period, l.starting, l.iterate, nil)
 	return l
@@ -63,7 +70,8 @@ func (l *List) iterate(ctx context.Context) error {
 	return nil // a failed poll keeps the last list and tries again
 }
 
-// Metas returns the tenant's blocks, in no particular order.
+// Metas returns the tenant's blocks, in no particular order. Blocks marked
+// compacted are not among them.
 func (l *List) Metas(tenant string) []*block.Meta {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
@@ -74,8 +82,41 @@ func (l *List) Metas(tenant string) []*block.Meta {
 	return out
 }
 
+// CompactedMetas returns the tenant's blocks that are marked compacted and
+// not yet deleted, in no particular order.
+func (l *List) CompactedMetas(tenant string) []*block.CompactedMeta {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	out := make([]*block.CompactedMeta, 0, len(l.compacted[tenant]))
+	for _, m := range l.compacted[tenant] {
+		out = append(out, m)
+	}
+	return out
+}
+
+// Tenants returns the tenants with blocks, compacted or not, sorted.
+func (l *List) Tenants() []string {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var out []string
+	for t := range l.metas { // a polled tenant is in both maps
+		if len(l.metas[t])+len(l.compacted[t]) > 0 {
+			out = append(out, t)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// tenantBlocks is one tenant's part of a poll.
+type tenantBlocks struct {
+	metas     map[string]*block.Meta
+	compacted map[string]*block.CompactedMeta
+}
+
 // Poll lists every tenant's blocks now. A meta already known is not read
-// again: blocks are immutable.
+// again (blocks are immutable), but every listed block is checked for a
+// compacted marker.
 func (l *List) Poll(ctx context.Context) error {
 	start := time.Now()
 	defer func() { l.pollSeconds.Observe(time.Since(start).Seconds()) }()
@@ -83,74 +124,160 @@ func (l *List) Poll(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list tenants: %w", err)
 	}
-	next := map[string]map[string]*block.Meta{}
+	next := map[string]tenantBlocks{}
 	for _, t := range tenants {
 		tenant, ok := strings.CutSuffix(t, "/")
 		if !ok {
 			continue
 		}
-		metas, err := l.pollTenant(ctx, tenant)
+		tb, err := l.pollTenant(ctx, tenant)
 		if err != nil {
 			return err
 		}
-		next[tenant] = metas
+		next[tenant] = tb
 	}
 	l.mu.Lock()
 	for tenant := range l.metas {
 		if _, ok := next[tenant]; !ok {
 			l.blocks.DeleteLabelValues(tenant)
+			l.compactedBlocks.DeleteLabelValues(tenant)
 		}
 	}
-	l.metas = next
-	for tenant, m := range next {
-		l.blocks.WithLabelValues(tenant).Set(float64(len(m)))
+	l.metas = map[string]map[string]*block.Meta{}
+	l.compacted = map[string]map[string]*block.CompactedMeta{}
+	for tenant, tb := range next {
+		l.metas[tenant] = tb.metas
+		l.compacted[tenant] = tb.compacted
+		l.blocks.WithLabelValues(tenant).Set(float64(len(tb.metas)))
+		l.compactedBlocks.WithLabelValues(tenant).Set(float64(len(tb.compacted)))
 	}
 	l.mu.Unlock()
 	return nil
 }
 
-func (l *List) pollTenant(ctx context.Context, tenant string) (map[string]*block.Meta, error) {
-	dirs, err := l.bkt.List(ctx, tenant+"/")
-	if err != nil {
-		return nil, fmt.Errorf("list blocks of %s: %w", tenant, err)
-	}
+// pollTenant lists the tenant's block folders and sorts them into blocks and
+// compacted blocks.
+//
+// The compactor writes a replacement block's meta.json before it marks the
+// sources compacted. When this poll sees a block newly marked, it lists the
+// folders again, so the replacement is in the same list even if the first
+// listing came too early: a trace is never missing from a list.
+func (l *List) pollTenant(ctx context.Context, tenant string) (tenantBlocks, error) {
 	l.mu.RLock()
-	known := l.metas[tenant]
+	known, knownCompacted := l.metas[tenant], l.compacted[tenant]
 	l.mu.RUnlock()
-	out := map[string]*block.Meta{}
-	var mu sync.Mutex
+	out := tenantBlocks{metas: map[string]*block.Meta{}, compacted: map[string]*block.CompactedMeta{}}
+	var mu sync.Mutex // guards out
+
+	ids, err := l.listBlocks(ctx, tenant)
+	if err != nil {
+		return out, err
+	}
+	newlyMarked := false
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(16)
-	for _, d := range dirs {
-		id, ok := strings.CutSuffix(strings.TrimPrefix(d, tenant+"/"), "/")
-		if !ok {
-			continue
-		}
-		if m, ok := known[id]; ok {
-			// Goroutines started for earlier new blocks write out too.
+	for id := range ids {
+		if cm, ok := knownCompacted[id]; ok {
 			mu.Lock()
-			out[id] = m
+			out.compacted[id] = cm // a compacted block stays compacted
 			mu.Unlock()
 			continue
 		}
 		g.Go(func() error {
+			m, cm := l.readBlock(gctx, tenant, id, known[id])
+			mu.Lock()
+			defer mu.Unlock()
+			if cm != nil {
+				out.compacted[id] = cm
+				newlyMarked = true
+			} else if m != nil {
+				out.metas[id] = m
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil || !newlyMarked {
+		return out, err
+	}
+
+	again, err := l.listBlocks(ctx, tenant)
+	if err != nil {
+		return out, err
+	}
+	for id := range out.metas {
+		delete(again, id)
+	}
+	for id := range out.compacted {
+		delete(again, id)
+	}
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for id := range again {
+		// New or incomplete at the first look: a replacement, or a newer
+		// block. Its marker, if any, is read at the next poll: listing a
+		// compacted block for one period is harmless, its objects are
+		// still there.
+		g.Go(func() error {
 			m, err := block.ReadMeta(gctx, l.bkt, tenant, id)
-			switch {
-			case errors.Is(err, storage.ErrNotFound):
-				return nil // still being written: meta.json comes last
-			case err != nil:
-				// One bad block must not hide the others.
-				l.logger.Error("skipping block with unreadable meta", "tenant", tenant, "block_id", id, "err", err)
+			if err != nil {
+				if !errors.Is(err, storage.ErrNotFound) {
+					l.logger.Error("skipping block with unreadable meta", "tenant", tenant, "block_id", id, "err", err)
+				}
 				return nil
 			}
 			mu.Lock()
-			out[id] = m
+			out.metas[id] = m
 			mu.Unlock()
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
+	return out, g.Wait()
+}
+
+// readBlock returns a listed block's meta (known, if it was listed before),
+// or its compacted meta if it is marked compacted, or neither if it is not
+// (or no longer) a complete block or cannot be read.
+func (l *List) readBlock(ctx context.Context, tenant, id string, known *block.Meta) (*block.Meta, *block.CompactedMeta) {
+	m := known
+	if m == nil {
+		var err error
+		m, err = block.ReadMeta(ctx, l.bkt, tenant, id)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			// Being written (meta.json comes last) or being deleted (it
+			// goes first): the marker below tells which.
+			m = nil
+		case err != nil:
+			// One bad block must not hide the others.
+			l.logger.Error("skipping block with unreadable meta", "tenant", tenant, "block_id", id, "err", err)
+			return nil, nil
+		}
 	}
-	return out, nil
+	cm, err := block.ReadCompacted(ctx, l.bkt, tenant, id)
+	switch {
+	case err == nil:
+		// Even without meta.json: a deletion that was interrupted, which
+		// the compactor finishes.
+		return nil, cm
+	case errors.Is(err, storage.ErrNotFound):
+		return m, nil
+	default:
+		l.logger.Error("cannot read compacted marker", "tenant", tenant, "block_id", id, "err", err)
+		return known, nil // keep what readers saw until we know better
+	}
+}
+
+// listBlocks returns the IDs of the tenant's block folders.
+func (l *List) listBlocks(ctx context.Context, tenant string) (map[string]bool, error) {
+	dirs, err := l.bkt.List(ctx, tenant+"/")
+	if err != nil {
+		return nil, fmt.Errorf("list blocks of %s: %w", tenant, err)
+	}
+	ids := make(map[string]bool, len(dirs))
+	for _, d := range dirs {
+		if id, ok := strings.CutSuffix(strings.TrimPrefix(d, tenant+"/"), "/"); ok {
+			ids[id] = true
+		}
+	}
+	return ids, nil
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,8 +18,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
+	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
 	"go.uber.org/goleak"
 
+	"github.com/vivace-dev/vivace/internal/model"
 	"github.com/vivace-dev/vivace/internal/model/modeltest"
 	"github.com/vivace-dev/vivace/storage"
 	"github.com/vivace-dev/vivace/storage/block"
@@ -231,4 +234,146 @@ func counterValue(t testing.TB, reg prometheus.Gatherer, name string) float64 {
 		}
 	}
 	return 0
+}
+
+func markCompacted(t testing.TB, bkt storage.Bucket, tenant, id string, at time.Time) {
+	t.Helper()
+	m, err := block.ReadMeta(context.Background(), bkt, tenant, id)
+	require.NoError(t, err)
+	require.NoError(t, block.WriteCompacted(context.Background(), bkt, m, at))
+}
+
+func compactedIDs(cms []*block.CompactedMeta) []string {
+	out := make([]string, 0, len(cms))
+	for _, cm := range cms {
+		out = append(out, cm.BlockID)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestCompacted: a block marked compacted leaves Metas for CompactedMetas
+// (its objects still readable) until it is deleted; a compacted block whose
+// meta.json is already gone (an interrupted deletion) is still known.
+func TestCompacted(t *testing.T) {
+	ctx := context.Background()
+	bkt := newBucket(t)
+	l, reg := newList(t, bkt, time.Hour)
+	a1, a2 := writeBlock(t, bkt, "a"), writeBlock(t, bkt, "a")
+	b1 := writeBlock(t, bkt, "b")
+	require.NoError(t, l.Poll(ctx))
+	require.Equal(t, []string{"a", "b"}, l.Tenants())
+
+	at := time.Date(2026, 3, 14, 16, 0, 0, 0, time.UTC)
+	a3 := writeBlock(t, bkt, "a") // the replacement: written first
+	markCompacted(t, bkt, "a", a1, at)
+	markCompacted(t, bkt, "a", a2, at)
+	markCompacted(t, bkt, "b", b1, at)
+	require.NoError(t, l.Poll(ctx))
+	require.Equal(t, []string{a3}, ids(l.Metas("a")))
+	require.Equal(t, sorted(a1, a2), compactedIDs(l.CompactedMetas("a")))
+	require.Empty(t, l.Metas("b"))
+	require.Equal(t, []string{"a", "b"}, l.Tenants(), "b still has a compacted block to delete")
+	for _, cm := range l.CompactedMetas("a") {
+		require.True(t, cm.CompactedTime.Equal(at))
+		require.Equal(t, "a", cm.TenantID)
+		// Still readable by a reader that listed it before.
+		it := 0
+		require.NoError(t, block.NewReader(bkt, &cm.Meta).Iterate(ctx, func(model.TraceID, *tracev1.TracesData) error { it++; return nil }))
+		require.Equal(t, 3, it)
+	}
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP vivace_blocklist_blocks Blocks in the polled block list, by tenant.
+# TYPE vivace_blocklist_blocks gauge
+vivace_blocklist_blocks{tenant="a"} 1
+vivace_blocklist_blocks{tenant="b"} 0
+# HELP vivace_blocklist_compacted_blocks Blocks marked compacted and not yet deleted, by tenant.
+# TYPE vivace_blocklist_compacted_blocks gauge
+vivace_blocklist_compacted_blocks{tenant="a"} 2
+vivace_blocklist_compacted_blocks{tenant="b"} 1
+`), "vivace_blocklist_blocks", "vivace_blocklist_compacted_blocks"))
+
+	// A deletion interrupted after meta.json: still compacted, even for a
+	// new List that never saw the block.
+	require.NoError(t, bkt.Delete(ctx, storage.MetaKey("a", a1)))
+	deleteBlock(t, bkt, "a", a2)
+	deleteBlock(t, bkt, "b", b1)
+	fresh, _ := newList(t, bkt, time.Hour)
+	for _, l := range []*blocklist.List{l, fresh} {
+		require.NoError(t, l.Poll(ctx))
+		require.Equal(t, []string{a3}, ids(l.Metas("a")))
+		require.Equal(t, []string{a1}, compactedIDs(l.CompactedMetas("a")))
+		require.Equal(t, []string{"a"}, l.Tenants())
+	}
+}
+
+// hookBucket runs hook once, after the first listing of dir.
+type hookBucket struct {
+	storage.Bucket
+	dir  string
+	once sync.Once
+	hook func()
+}
+
+func (b *hookBucket) List(ctx context.Context, dir string) ([]string, error) {
+	out, err := b.Bucket.List(ctx, dir)
+	if dir == b.dir {
+		b.once.Do(b.hook)
+	}
+	return out, err
+}
+
+// TestReplacementInSamePoll: a poll that lists a tenant's blocks just before
+// the compactor writes a replacement and marks the sources still lists the
+// replacement, so no trace is missing from the list for a poll period.
+func TestReplacementInSamePoll(t *testing.T) {
+	ctx := context.Background()
+	inner := newBucket(t)
+	src := writeBlock(t, inner, "a")
+	var replacement string
+	bkt := &hookBucket{Bucket: inner, dir: "a/", hook: func() {
+		replacement = writeBlock(t, inner, "a")
+		markCompacted(t, inner, "a", src, time.Now())
+	}}
+	l, _ := newList(t, bkt, time.Hour)
+	require.NoError(t, l.Poll(ctx))
+	require.NotEmpty(t, replacement)
+	require.Equal(t, []string{replacement}, ids(l.Metas("a")))
+	require.Equal(t, []string{src}, compactedIDs(l.CompactedMetas("a")))
+}
+
+// lateMetaBucket answers the first Get of one key with ErrNotFound, as if
+// the object were written just after.
+type lateMetaBucket struct {
+	storage.Bucket
+	key  string
+	once sync.Once
+}
+
+func (b *lateMetaBucket) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	late := false
+	if key == b.key {
+		b.once.Do(func() { late = true })
+	}
+	if late {
+		return nil, storage.ErrNotFound
+	}
+	return b.Bucket.Get(ctx, key)
+}
+
+// TestIncompleteReplacementInSamePoll: the replacement is listed but not yet
+// complete when the poll reads it, and its sources are marked by the time
+// the poll reads their markers: it is read again.
+func TestIncompleteReplacementInSamePoll(t *testing.T) {
+	ctx := context.Background()
+	inner := newBucket(t)
+	src := writeBlock(t, inner, "a")
+	replacement := writeBlock(t, inner, "a")
+	markCompacted(t, inner, "a", src, time.Now())
+
+	bkt := &lateMetaBucket{Bucket: inner, key: storage.MetaKey("a", replacement)}
+	l, _ := newList(t, bkt, time.Hour)
+	require.NoError(t, l.Poll(ctx))
+	require.Equal(t, []string{replacement}, ids(l.Metas("a")))
+	require.Equal(t, []string{src}, compactedIDs(l.CompactedMetas("a")))
 }

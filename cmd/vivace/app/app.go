@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"time"
@@ -30,6 +31,7 @@ import (
 	"google.golang.org/grpc/health"
 	"google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/vivace-dev/vivace/compactor"
 	"github.com/vivace-dev/vivace/distributor"
 	"github.com/vivace-dev/vivace/distributor/receiver/jaeger"
 	"github.com/vivace-dev/vivace/distributor/receiver/otlp"
@@ -38,6 +40,7 @@ import (
 	"github.com/vivace-dev/vivace/ingester"
 	"github.com/vivace-dev/vivace/ingester/client"
 	"github.com/vivace-dev/vivace/internal/logging"
+	"github.com/vivace-dev/vivace/internal/membership"
 	"github.com/vivace-dev/vivace/internal/vivacepb"
 	"github.com/vivace-dev/vivace/querier"
 	"github.com/vivace-dev/vivace/storage"
@@ -60,6 +63,7 @@ const (
 	moduleDistributor   = "distributor"
 	moduleQuerier       = "querier"
 	moduleQueryFrontend = "query-frontend"
+	moduleCompactor     = "compactor"
 )
 
 // App is one Vivace process.
@@ -78,6 +82,7 @@ type App struct {
 	distributor  *distributor.Distributor
 	querier      *querier.Querier
 	frontend     *frontend.Frontend
+	compactor    *compactor.Compactor
 
 	manager *services.Manager
 	stop    context.CancelFunc
@@ -109,6 +114,7 @@ func (a *App) Run(ctx context.Context) error {
 	mm.RegisterModule(moduleDistributor, a.initDistributor)
 	mm.RegisterModule(moduleQuerier, a.initQuerier)
 	mm.RegisterModule(moduleQueryFrontend, a.initQueryFrontend)
+	mm.RegisterModule(moduleCompactor, a.initCompactor)
 	mm.RegisterModule(TargetAll, nil)
 	deps := map[string][]string{
 		moduleMemberlistKV:  {moduleServer},
@@ -118,7 +124,8 @@ func (a *App) Run(ctx context.Context) error {
 		moduleDistributor:   {moduleServer, moduleRing},
 		moduleQuerier:       {moduleServer, moduleBlocklist, moduleRing},
 		moduleQueryFrontend: {moduleServer},
-		TargetAll:           {moduleDistributor, moduleIngester, moduleQuerier, moduleQueryFrontend},
+		moduleCompactor:     {moduleServer, moduleBlocklist, moduleMemberlistKV},
+		TargetAll:           {moduleDistributor, moduleIngester, moduleQuerier, moduleQueryFrontend, moduleCompactor},
 	}
 	if a.cfg.Target == TargetAll {
 		// In one process the distributor stops before the ingester it
@@ -276,7 +283,7 @@ func buildInfo(w http.ResponseWriter, _ *http.Request) {
 // initMemberlistKV gives every ring its KV store: memberlist, or in a
 // monolithic process that joins no one, memory.
 func (a *App) initMemberlistKV() (services.Service, error) {
-	kvs := []*kv.Config{&a.cfg.Ingester.Lifecycler.RingConfig.KVStore, &a.cfg.Distributor.Ring.KVStore}
+	kvs := []*kv.Config{&a.cfg.Ingester.Lifecycler.RingConfig.KVStore, &a.cfg.Distributor.Ring.KVStore, &a.cfg.Compactor.Ring.KVStore}
 	if !a.cfg.usesMemberlist() {
 		store, closer := consul.NewInMemoryClient(ring.GetCodec(), logging.GoKit(a.logger), nil)
 		for _, c := range kvs {
@@ -482,4 +489,41 @@ func (a *App) initQueryFrontend() (services.Service, error) {
 	vivacepb.RegisterFrontendServer(a.server.GRPC, a.frontend)
 	a.frontend.RegisterRoutes(a.server.HTTP)
 	return a.frontend, nil
+}
+
+// initCompactor runs the compactor, which shares jobs with the other
+// compactors through their ring: each job goes to the owner of its key.
+func (a *App) initCompactor() (services.Service, error) {
+	rc := &a.cfg.Compactor.Ring
+	if !a.cfg.usesMemberlist() && rc.InstanceAddr == "" {
+		rc.InstanceAddr = "127.0.0.1"
+	}
+	lifecycler, err := rc.Lifecycler("compactor", a.cfg.Server.GRPCListenPort, logging.GoKit(a.logger), a.reg)
+	if err != nil {
+		return nil, fmt.Errorf("compactor ring: %w", err)
+	}
+	compactors, err := ring.New(rc.RingConfig(), "compactor", "compactor", logging.GoKit(a.logger), a.reg)
+	if err != nil {
+		return nil, fmt.Errorf("compactor ring: %w", err)
+	}
+	a.server.HTTP.Handle("/compactor/ring", compactors)
+	owns := func(key string) bool {
+		ok, err := membership.Owns(compactors, lifecycler.ID, key)
+		if err != nil {
+			// Not in the ring yet, or no healthy compactor: skip the job
+			// this cycle rather than risk doing it twice.
+			a.logger.Debug("compactor ring", "key", key, "err", err)
+			return false
+		}
+		return ok
+	}
+	tempDir := filepath.Join(a.cfg.Storage.Trace.WAL.Path, "compactor")
+	if err := os.MkdirAll(tempDir, 0o755); err != nil {
+		return nil, err
+	}
+	a.compactor, err = compactor.New(a.cfg.Compactor.Config, a.bucket, a.blocklist, owns, a.cfg.Storage.Trace.Block, tempDir, a.logger, a.reg)
+	if err != nil {
+		return nil, err
+	}
+	return newGroupService(moduleCompactor, lifecycler, compactors, a.compactor)
 }

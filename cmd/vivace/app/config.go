@@ -17,10 +17,12 @@ import (
 	"github.com/grafana/dskit/server"
 	"gopkg.in/yaml.v3"
 
+	"github.com/vivace-dev/vivace/compactor"
 	"github.com/vivace-dev/vivace/distributor"
 	"github.com/vivace-dev/vivace/frontend"
 	"github.com/vivace-dev/vivace/ingester"
 	"github.com/vivace-dev/vivace/ingester/client"
+	"github.com/vivace-dev/vivace/internal/membership"
 	"github.com/vivace-dev/vivace/querier"
 	"github.com/vivace-dev/vivace/storage/block"
 	"github.com/vivace-dev/vivace/storage/s3"
@@ -38,6 +40,7 @@ type Config struct {
 	Ingester            ingester.Config     `yaml:"ingester"`
 	Querier             querier.Config      `yaml:"querier"`
 	QueryFrontend       frontend.Config     `yaml:"query_frontend"`
+	Compactor           CompactorConfig     `yaml:"compactor"`
 	Storage             StorageConfig       `yaml:"storage"`
 	Overrides           OverridesConfig     `yaml:"overrides"`
 }
@@ -46,6 +49,13 @@ type Config struct {
 // monolithic process that joins no one keeps its rings in memory.
 func (c *Config) usesMemberlist() bool {
 	return c.Target != TargetAll || len(c.Memberlist.JoinMembers) > 0
+}
+
+// CompactorConfig is compactor in the config file: what to compact and
+// keep, and the compactors' ring, which shares the jobs out.
+type CompactorConfig struct {
+	compactor.Config `yaml:",inline"`
+	Ring             membership.Config `yaml:"ring"`
 }
 
 // StorageConfig is storage in the config file.
@@ -85,7 +95,7 @@ const (
 	TargetAll = "all"
 )
 
-var targets = []string{TargetAll, moduleDistributor, moduleIngester, moduleQuerier, moduleQueryFrontend}
+var targets = []string{TargetAll, moduleDistributor, moduleIngester, moduleQuerier, moduleQueryFrontend, moduleCompactor}
 
 // RegisterFlagsAndApplyDefaults registers every flag and sets every default.
 func (c *Config) RegisterFlagsAndApplyDefaults(f *flag.FlagSet) {
@@ -114,6 +124,8 @@ func (c *Config) RegisterFlagsAndApplyDefaults(f *flag.FlagSet) {
 	f.Lookup("ingester.lifecycler.interface").DefValue = "eth0,en0"
 	c.Querier.RegisterFlagsAndApplyDefaults("querier", f)
 	c.QueryFrontend.RegisterFlagsAndApplyDefaults("query-frontend", f)
+	c.Compactor.RegisterFlagsAndApplyDefaults("compactor", f)
+	c.Compactor.Ring.RegisterFlagsAndApplyDefaults("compactor.ring.", f)
 
 	t := &c.Storage.Trace
 	f.StringVar(&t.Backend, "storage.trace.backend", "local", "Where blocks are stored: local or s3.")
@@ -168,7 +180,8 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("ingester.complete_block_timeout (%s) must be longer than storage.trace.blocklist_poll (%s), or flushed traces vanish until the next poll",
 			c.Ingester.CompleteBlockTimeout, t.BlocklistPoll))
 	}
-	errs = append(errs, t.Block.Validate(), c.Distributor.Validate(), c.IngesterClient.Validate(), c.Querier.Validate(), c.QueryFrontend.Validate())
+	errs = append(errs, t.Block.Validate(), c.Distributor.Validate(), c.IngesterClient.Validate(), c.Querier.Validate(), c.QueryFrontend.Validate(),
+		c.Compactor.Validate(), c.Compactor.Ring.Validate("compactor.ring"))
 	c.Ingester.WALPath, c.Ingester.Block = t.WAL.Path, t.Block
 	errs = append(errs, c.Ingester.Validate())
 	return errors.Join(errs...)
