@@ -74,6 +74,14 @@ func newBucket(cfg Config, logger *slog.Logger, wrap func(http.RoundTripper) htt
 	return &Bucket{cfg: cfg, core: minio.Core{Client: client}, logger: logger}, nil
 }
 
+// withTimeoutFor is withTimeout for a transfer of size bytes.
+func (b *Bucket) withTimeoutFor(ctx context.Context, size int64) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, b.cfg.Timeout+time.Duration(size>>22)*time.Second)
+}
+
 // withTimeout gives ctx the configured deadline unless it has one already.
 func (b *Bucket) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {
@@ -90,7 +98,9 @@ func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, size int64) e
 	if size < 0 {
 		return fmt.Errorf("put %s: negative size %d", key, size)
 	}
-	ctx, cancel := b.withTimeout(ctx)
+	// The timeout bounds waiting on a slow store, not moving a large block:
+	// a put gets one more second per 4 MiB (assumes at least 4 MiB/s).
+	ctx, cancel := b.withTimeoutFor(ctx, size)
 	defer cancel()
 	for attempt := 0; ; attempt++ {
 		_, err := b.core.Client.PutObject(ctx, b.cfg.Bucket, key, r, size, minio.PutObjectOptions{
