@@ -40,10 +40,12 @@ type Compactor struct {
 	metrics  *metrics
 	now      func() time.Time // the clock; tests move it
 
-	mu sync.Mutex // one cycle at a time; guards marked
+	mu sync.Mutex // one cycle at a time; guards marked and exported
 	// marked holds, per tenant, the blocks this compactor marked compacted
 	// that the block list may still show until its next poll.
 	marked map[string]map[string]bool
+	// exported holds the tenants whose block gauges this compactor sets.
+	exported map[string]bool
 }
 
 // New makes a compactor of the blocks that list polls from bkt (list is a
@@ -67,6 +69,7 @@ func New(cfg Config, bkt storage.Bucket, list *blocklist.List, owns func(key str
 		metrics:  newMetrics(reg),
 		now:      time.Now,
 		marked:   map[string]map[string]bool{},
+		exported: map[string]bool{},
 	}
 	c.Service = services.NewTimerService(c.cfg.CompactionCycle, nil, c.iterate, nil)
 	return c, nil
@@ -79,25 +82,38 @@ func (c *Compactor) iterate(ctx context.Context) error {
 	return nil // a failed cycle is tried again at the next one
 }
 
-// Cycle does, for every tenant of the block list: retention and the deletion
-// of compacted blocks past their grace period if this compactor owns the
-// tenant's retention, then every compaction job it owns. A failure does not
-// stop the rest; the failures are returned together.
+// Cycle does, for every tenant of the block list: if this compactor owns the
+// tenant's retention, the tenant's block gauges, retention and the deletion
+// of compacted blocks past their grace period; then every compaction job it
+// owns. A failure does not stop the rest; the failures are returned together.
 func (c *Compactor) Cycle(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	start := time.Now()
 	defer func() { c.metrics.cycleSeconds.Observe(time.Since(start).Seconds()) }()
 	var errs []error
+	owned := map[string]bool{}
 	for _, tenant := range c.list.Tenants() {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		now := c.now()
 		if c.owns(retentionKey(tenant)) {
+			owned[tenant] = true
+			// Every compactor sees every block: only the one owner of a
+			// tenant exports its gauges, so that a sum over compactors
+			// counts each block once.
+			c.metrics.setBlocks(tenant, c.list.Metas(tenant))
+			c.exported[tenant] = true
 			errs = append(errs, c.retain(ctx, tenant, now))
 		}
 		errs = append(errs, c.compactTenant(ctx, tenant, now))
+	}
+	for tenant := range c.exported {
+		if !owned[tenant] { // gone, or owned by another compactor now
+			c.metrics.forgetBlocks(tenant)
+			delete(c.exported, tenant)
+		}
 	}
 	return errors.Join(errs...)
 }

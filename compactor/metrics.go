@@ -1,8 +1,12 @@
 package compactor
 
 import (
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/vivace-dev/vivace/storage/block"
 )
 
 type metrics struct {
@@ -15,11 +19,16 @@ type metrics struct {
 	retentionDeleted  *prometheus.CounterVec
 	compactedDeleted  *prometheus.CounterVec
 	cycleSeconds      prometheus.Histogram
+	// What the block list holds, by tenant and compaction level.
+	blocks     *prometheus.GaugeVec
+	blockBytes *prometheus.GaugeVec
+	blockSpans *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
 	tenant := []string{"tenant"}
+	level := []string{"tenant", "level"}
 	return &metrics{
 		compactions:       f.NewCounterVec(prometheus.CounterOpts{Name: "vivace_compactor_compactions_total", Help: "Compaction jobs run, failed or not."}, tenant),
 		compactionErrors:  f.NewCounterVec(prometheus.CounterOpts{Name: "vivace_compactor_compaction_errors_total", Help: "Compaction jobs that failed."}, tenant),
@@ -30,5 +39,25 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		retentionDeleted:  f.NewCounterVec(prometheus.CounterOpts{Name: "vivace_compactor_retention_deleted_blocks_total", Help: "Blocks deleted because their newest span is past retention."}, tenant),
 		compactedDeleted:  f.NewCounterVec(prometheus.CounterOpts{Name: "vivace_compactor_compacted_blocks_deleted_total", Help: "Compacted blocks deleted after their grace period."}, tenant),
 		cycleSeconds:      f.NewHistogram(prometheus.HistogramOpts{Name: "vivace_compactor_cycle_duration_seconds", Help: "Time of one compaction cycle.", Buckets: prometheus.ExponentialBuckets(0.1, 4, 10)}),
+		blocks:            f.NewGaugeVec(prometheus.GaugeOpts{Name: "vivace_compactor_blocks", Help: "Blocks in the block list, by tenant and compaction level; exported by the compactor that owns the tenant's retention."}, level),
+		blockBytes:        f.NewGaugeVec(prometheus.GaugeOpts{Name: "vivace_compactor_block_bytes", Help: "Bytes of data.parquet of the blocks in the block list, by tenant and compaction level."}, level),
+		blockSpans:        f.NewGaugeVec(prometheus.GaugeOpts{Name: "vivace_compactor_block_spans", Help: "Spans in the blocks of the block list, by tenant and compaction level."}, level),
+	}
+}
+
+// setBlocks replaces the tenant's block gauges with what metas hold.
+func (m *metrics) setBlocks(tenant string, metas []*block.Meta) {
+	m.forgetBlocks(tenant) // levels merged away since last time
+	for _, b := range metas {
+		level := strconv.Itoa(b.CompactionLevel)
+		m.blocks.WithLabelValues(tenant, level).Inc()
+		m.blockBytes.WithLabelValues(tenant, level).Add(float64(b.Size))
+		m.blockSpans.WithLabelValues(tenant, level).Add(float64(b.TotalSpans))
+	}
+}
+
+func (m *metrics) forgetBlocks(tenant string) {
+	for _, g := range []*prometheus.GaugeVec{m.blocks, m.blockBytes, m.blockSpans} {
+		g.DeletePartialMatch(prometheus.Labels{"tenant": tenant})
 	}
 }

@@ -32,7 +32,7 @@ func TestMicroservices(t *testing.T) {
 	m := storagetest.StartMinIO(t)
 	config := `
 ingester:
-  complete_block_timeout: 3s
+  complete_block_timeout: 5s
   lifecycler:
     heartbeat_period: 1s
     ring:

@@ -11,7 +11,14 @@ const (
 	// CompactedMetaName marks a block the compactor has replaced (Tempo's
 	// name): readers stop listing it, and it is deleted after a grace period.
 	CompactedMetaName = "meta.compacted.json"
+	// TenantIndexName is the tenant index (Tempo's name): the tenant's block
+	// list as one poller last listed it, so other readers need not list.
+	TenantIndexName = "index.json.gz"
 )
+
+// TenantIndexKey is the key of a tenant's index. It sits beside the block
+// folders, as an object, so listing the tenant's folders skips it.
+func TenantIndexKey(tenant string) string { return tenant + "/" + TenantIndexName }
 
 // BlockDir is the folder of one block, ending in "/".
 func BlockDir(tenant, blockID string) string { return tenant + "/" + blockID + "/" }

@@ -2,6 +2,14 @@
 // the object store; queriers and compactors read it. Blocks marked compacted
 // (meta.compacted.json) are kept apart: readers never see them, the
 // compactor deletes them after a grace period.
+//
+// Listing every block of a tenant at every poll costs a LIST and a GET per
+// block. So one poller per tenant, its builder, lists the blocks and writes
+// them to the tenant index (<tenant>/index.json.gz); every other poller
+// reads that index, one GET per tenant, and lists only if it is missing,
+// unreadable or stale. A reader's list is then up to two polls old (the
+// builder's and its own), or the stale bound plus a poll if the builder
+// stopped: Config.MaxListDelay.
 package blocklist
 
 import (
@@ -16,7 +24,6 @@ import (
 
 	"github.com/grafana/dskit/services"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vivace-dev/vivace/storage"
@@ -28,35 +35,45 @@ import (
 type List struct {
 	services.Service
 
-	bkt    storage.Bucket
-	period time.Duration
-	logger *slog.Logger
+	bkt        storage.Bucket
+	buildIndex func(tenant string) bool // nil: never
+	staleAfter time.Duration
+	now        func() time.Time // the clock of tenant indexes; tests move it
+	logger     *slog.Logger
+	metrics    *metrics
 
 	mu        sync.RWMutex
 	metas     map[string]map[string]*block.Meta          // tenant → block ID → meta
 	compacted map[string]map[string]*block.CompactedMeta // tenant → block ID → compacted meta
-
-	blocks          *prometheus.GaugeVec
-	compactedBlocks *prometheus.GaugeVec
-	pollSeconds     prometheus.Histogram
-	pollFailures    prometheus.Counter
 }
 
-// New makes a List polling bkt every period.
+// New makes a List polling bkt every period that only reads tenant
+// indexes, with the default stale bound.
 func New(bkt storage.Bucket, period time.Duration, logger *slog.Logger, reg prometheus.Registerer) *List {
-	f := promauto.With(reg)
-	l := &List{
-		bkt:             bkt,
-		period:          period,
-		logger:          logger.With("component", "blocklist"),
-		metas:           map[string]map[string]*block.Meta{},
-		compacted:       map[string]map[string]*block.CompactedMeta{},
-		blocks:          f.NewGaugeVec(prometheus.GaugeOpts{Name: "vivace_blocklist_blocks", Help: "Blocks in the polled block list, by tenant."}, []string{"tenant"}),
-		compactedBlocks: f.NewGaugeVec(prometheus.GaugeOpts{Name: "vivace_blocklist_compacted_blocks", Help: "Blocks marked compacted and not yet deleted, by tenant."}, []string{"tenant"}),
-		pollSeconds:     f.NewHistogram(prometheus.HistogramOpts{Name: "vivace_blocklist_poll_duration_seconds", Help: "Time to poll the block list."}),
-		pollFailures:    f.NewCounter(prometheus.CounterOpts{Name: "vivace_blocklist_poll_failures_total", Help: "Failed block list polls."}),
+	return newList(Config{PollInterval: period}, bkt, logger, reg)
+}
+
+// NewWithConfig makes a List polling bkt as cfg says; with cfg.BuildIndex
+// it writes the indexes of the tenants it owns.
+func NewWithConfig(cfg Config, bkt storage.Bucket, logger *slog.Logger, reg prometheus.Registerer) (*List, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	l.Service = services.NewTimerService(period, l.starting, l.iterate, nil)
+	return newList(cfg, bkt, logger, reg), nil
+}
+
+func newList(cfg Config, bkt storage.Bucket, logger *slog.Logger, reg prometheus.Registerer) *List {
+	l := &List{
+		bkt:        bkt,
+		buildIndex: cfg.BuildIndex,
+		staleAfter: cfg.StaleAfter(),
+		now:        time.Now,
+		logger:     logger.With("component", "blocklist"),
+		metrics:    newMetrics(reg),
+		metas:      map[string]map[string]*block.Meta{},
+		compacted:  map[string]map[string]*block.CompactedMeta{},
+	}
+	l.Service = services.NewTimerService(cfg.PollInterval, l.starting, l.iterate, nil)
 	return l
 }
 
@@ -64,7 +81,7 @@ func (l *List) starting(ctx context.Context) error { return l.Poll(ctx) }
 
 func (l *List) iterate(ctx context.Context) error {
 	if err := l.Poll(ctx); err != nil {
-		l.pollFailures.Inc()
+		l.metrics.pollFailures.Inc()
 		l.logger.Error("poll block list", "err", err)
 	}
 	return nil // a failed poll keeps the last list and tries again
@@ -114,12 +131,12 @@ type tenantBlocks struct {
 	compacted map[string]*block.CompactedMeta
 }
 
-// Poll lists every tenant's blocks now. A meta already known is not read
-// again (blocks are immutable), but every listed block is checked for a
-// compacted marker.
+// Poll refreshes every tenant's blocks now: from the tenant index, or by
+// listing them (and writing the index) for the tenants this List builds.
+// Tenants are found by listing the top level, which is cheap.
 func (l *List) Poll(ctx context.Context) error {
 	start := time.Now()
-	defer func() { l.pollSeconds.Observe(time.Since(start).Seconds()) }()
+	defer func() { l.metrics.pollSeconds.Observe(time.Since(start).Seconds()) }()
 	tenants, err := l.bkt.List(ctx, "")
 	if err != nil {
 		return fmt.Errorf("list tenants: %w", err)
@@ -139,8 +156,7 @@ func (l *List) Poll(ctx context.Context) error {
 	l.mu.Lock()
 	for tenant := range l.metas {
 		if _, ok := next[tenant]; !ok {
-			l.blocks.DeleteLabelValues(tenant)
-			l.compactedBlocks.DeleteLabelValues(tenant)
+			l.metrics.forget(tenant)
 		}
 	}
 	l.metas = map[string]map[string]*block.Meta{}
@@ -148,21 +164,88 @@ func (l *List) Poll(ctx context.Context) error {
 	for tenant, tb := range next {
 		l.metas[tenant] = tb.metas
 		l.compacted[tenant] = tb.compacted
-		l.blocks.WithLabelValues(tenant).Set(float64(len(tb.metas)))
-		l.compactedBlocks.WithLabelValues(tenant).Set(float64(len(tb.compacted)))
+		l.metrics.blocks.WithLabelValues(tenant).Set(float64(len(tb.metas)))
+		l.metrics.compactedBlocks.WithLabelValues(tenant).Set(float64(len(tb.compacted)))
 	}
 	l.mu.Unlock()
 	return nil
 }
 
-// pollTenant lists the tenant's block folders and sorts them into blocks and
-// compacted blocks.
+// pollTenant returns the tenant's blocks: listed, and written to the tenant
+// index, if this List builds the tenant's index; else read from the index,
+// or listed if the index cannot be trusted.
+func (l *List) pollTenant(ctx context.Context, tenant string) (tenantBlocks, error) {
+	if l.buildIndex != nil && l.buildIndex(tenant) {
+		return l.build(ctx, tenant)
+	}
+	tb, err := l.read(ctx, tenant)
+	if err == nil {
+		return tb, nil
+	}
+	if errors.Is(err, storage.ErrNotFound) {
+		// Usual for a new tenant, or before any builder ran.
+		l.logger.Debug("no tenant index, listing blocks", "tenant", tenant)
+	} else {
+		l.logger.Warn("tenant index not usable, listing blocks", "tenant", tenant, "err", err)
+	}
+	return l.listTenant(ctx, tenant)
+}
+
+// build lists the tenant's blocks and writes them to the tenant index.
+func (l *List) build(ctx context.Context, tenant string) (tenantBlocks, error) {
+	// Taken before listing: every block complete by then is in the list.
+	createdAt := l.now()
+	tb, err := l.listTenant(ctx, tenant)
+	if err != nil {
+		return tb, err
+	}
+	l.metrics.indexAge.DeleteLabelValues(tenant) // this List reads no index of the tenant
+	if err := writeIndex(ctx, l.bkt, tenant, createdAt, tb); err != nil {
+		if ctx.Err() != nil {
+			return tb, ctx.Err() // stopping: not the index's fault
+		}
+		// This List is right all the same; readers list the tenant once the
+		// index they have is stale.
+		l.metrics.indexErrors.WithLabelValues(tenant, reasonWrite).Inc()
+		l.logger.Error("write tenant index", "tenant", tenant, "err", err)
+		return tb, nil
+	}
+	l.metrics.indexBuilds.WithLabelValues(tenant).Inc()
+	return tb, nil
+}
+
+// read returns the tenant's blocks from its tenant index, or an error if
+// it is missing (wrapping storage.ErrNotFound), unreadable or stale.
+func (l *List) read(ctx context.Context, tenant string) (tenantBlocks, error) {
+	idx, err := readIndex(ctx, l.bkt, tenant)
+	if err != nil {
+		l.metrics.indexAge.DeleteLabelValues(tenant)
+		reason := reasonUnreadable
+		if errors.Is(err, storage.ErrNotFound) {
+			reason = reasonMissing
+		}
+		l.metrics.indexErrors.WithLabelValues(tenant, reason).Inc()
+		return tenantBlocks{}, err
+	}
+	age := idx.age(l.now())
+	l.metrics.indexAge.WithLabelValues(tenant).Set(age.Seconds())
+	if age > l.staleAfter {
+		l.metrics.indexErrors.WithLabelValues(tenant, reasonStale).Inc()
+		return tenantBlocks{}, fmt.Errorf("tenant index of %s: %w: created %s, %s ago (bound %s)",
+			tenant, errStaleIndex, idx.CreatedAt.Format(time.RFC3339), age.Round(time.Second), l.staleAfter)
+	}
+	return idx.blocks(), nil
+}
+
+// listTenant lists the tenant's block folders and sorts them into blocks and
+// compacted blocks. A meta already known is not read again (blocks are
+// immutable), but every listed block is checked for a compacted marker.
 //
 // The compactor writes a replacement block's meta.json before it marks the
 // sources compacted. When this poll sees a block newly marked, it lists the
 // folders again, so the replacement is in the same list even if the first
 // listing came too early: a trace is never missing from a list.
-func (l *List) pollTenant(ctx context.Context, tenant string) (tenantBlocks, error) {
+func (l *List) listTenant(ctx context.Context, tenant string) (tenantBlocks, error) {
 	l.mu.RLock()
 	known, knownCompacted := l.metas[tenant], l.compacted[tenant]
 	l.mu.RUnlock()

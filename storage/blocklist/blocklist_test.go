@@ -30,7 +30,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	// minio-go keeps idle connections of its transport open.
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+	)
 }
 
 func newBucket(t testing.TB) *fs.Bucket {
@@ -46,7 +50,10 @@ func newList(t testing.TB, bkt storage.Bucket, period time.Duration) (*blocklist
 	return blocklist.New(bkt, period, slog.New(slog.NewTextHandler(io.Discard, nil)), reg), reg
 }
 
-var rng = rand.New(rand.NewPCG(1, 1))
+var (
+	rngMu sync.Mutex // tests run in parallel
+	rng   = rand.New(rand.NewPCG(1, 1))
+)
 
 // writeBlock writes a small complete block and returns its ID.
 func writeBlock(t testing.TB, bkt storage.Bucket, tenant string) string {
@@ -54,7 +61,9 @@ func writeBlock(t testing.TB, bkt storage.Bucket, tenant string) string {
 	id := uuid.New()
 	w, err := block.NewWriter(block.WriterConfig{}, t.TempDir(), tenant, id)
 	require.NoError(t, err)
+	rngMu.Lock()
 	ids, traces := modeltest.Traces(rng, 3, 2)
+	rngMu.Unlock()
 	for i := range ids {
 		require.NoError(t, w.Add(ids[i], traces[i]))
 	}

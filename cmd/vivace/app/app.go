@@ -33,6 +33,7 @@ import (
 
 	"github.com/vivace-dev/vivace/compactor"
 	"github.com/vivace-dev/vivace/distributor"
+	"github.com/vivace-dev/vivace/distributor/receiver/datadog"
 	"github.com/vivace-dev/vivace/distributor/receiver/jaeger"
 	"github.com/vivace-dev/vivace/distributor/receiver/otlp"
 	"github.com/vivace-dev/vivace/distributor/receiver/zipkin"
@@ -72,17 +73,18 @@ type App struct {
 	logger *slog.Logger
 	reg    *prometheus.Registry
 
-	server       *server.Server
-	memberlistKV *memberlist.KVInitService
-	ingesterRing *ring.Ring
-	ingesterPool *ringclient.Pool
-	bucket       storage.Bucket
-	blocklist    *blocklist.List
-	ingester     *ingester.Ingester
-	distributor  *distributor.Distributor
-	querier      *querier.Querier
-	frontend     *frontend.Frontend
-	compactor    *compactor.Compactor
+	server        *server.Server
+	memberlistKV  *memberlist.KVInitService
+	ingesterRing  *ring.Ring
+	ingesterPool  *ringclient.Pool
+	bucket        storage.Bucket
+	blocklist     *blocklist.List
+	ingester      *ingester.Ingester
+	distributor   *distributor.Distributor
+	querier       *querier.Querier
+	frontend      *frontend.Frontend
+	compactor     *compactor.Compactor
+	compactorOwns func(key string) bool // set by the compactor module
 
 	manager *services.Manager
 	stop    context.CancelFunc
@@ -352,7 +354,17 @@ func (a *App) initStore() (services.Service, error) {
 }
 
 func (a *App) initBlocklist() (services.Service, error) {
-	a.blocklist = blocklist.New(a.bucket, a.cfg.Storage.Trace.BlocklistPoll, a.logger, a.reg)
+	cfg := a.cfg.Storage.Trace.Blocklist
+	// The owner of index/<tenant> on the compactor ring writes the tenant's
+	// index; everyone else reads it. Without a compactor here, only read.
+	cfg.BuildIndex = func(tenant string) bool {
+		owns := a.compactorOwns
+		return owns != nil && owns("index/"+tenant)
+	}
+	var err error
+	if a.blocklist, err = blocklist.NewWithConfig(cfg, a.bucket, a.logger, a.reg); err != nil {
+		return nil, err
+	}
 	return a.blocklist, nil
 }
 
@@ -423,7 +435,11 @@ func (a *App) initDistributor() (services.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newGroupService(moduleDistributor, lifecycler, distributors, otlpRecv, zipkinRecv, jaegerRecv)
+	datadogRecv, err := datadog.New(rc.Datadog, mt, a.distributor, a.logger, a.reg)
+	if err != nil {
+		return nil, err
+	}
+	return newGroupService(moduleDistributor, lifecycler, distributors, otlpRecv, zipkinRecv, jaegerRecv, datadogRecv)
 }
 
 // newGroupService runs several services as one: it is running once all
@@ -508,6 +524,9 @@ func (a *App) initCompactor() (services.Service, error) {
 	}
 	a.server.HTTP.Handle("/compactor/ring", compactors)
 	owns := func(key string) bool {
+		if compactors.State() != services.Running {
+			return false
+		}
 		ok, err := membership.Owns(compactors, lifecycler.ID, key)
 		if err != nil {
 			// Not in the ring yet, or no healthy compactor: skip the job
@@ -517,6 +536,7 @@ func (a *App) initCompactor() (services.Service, error) {
 		}
 		return ok
 	}
+	a.compactorOwns = owns
 	tempDir := filepath.Join(a.cfg.Storage.Trace.WAL.Path, "compactor")
 	if err := os.MkdirAll(tempDir, 0o755); err != nil {
 		return nil, err

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/grafana/dskit/kv/memberlist"
 	"github.com/grafana/dskit/server"
@@ -25,6 +24,7 @@ import (
 	"github.com/vivace-dev/vivace/internal/membership"
 	"github.com/vivace-dev/vivace/querier"
 	"github.com/vivace-dev/vivace/storage/block"
+	"github.com/vivace-dev/vivace/storage/blocklist"
 	"github.com/vivace-dev/vivace/storage/s3"
 )
 
@@ -73,8 +73,8 @@ type TraceStorageConfig struct {
 	WAL struct {
 		Path string `yaml:"path"`
 	} `yaml:"wal"`
-	BlocklistPoll time.Duration      `yaml:"blocklist_poll"`
-	Block         block.WriterConfig `yaml:"block"`
+	Blocklist blocklist.Config   `yaml:",inline"`
+	Block     block.WriterConfig `yaml:"block"`
 }
 
 // OverridesConfig is overrides in the config file: the limits every tenant
@@ -131,7 +131,7 @@ func (c *Config) RegisterFlagsAndApplyDefaults(f *flag.FlagSet) {
 	f.StringVar(&t.Backend, "storage.trace.backend", "local", "Where blocks are stored: local or s3.")
 	f.StringVar(&t.Local.Path, "storage.trace.local.path", "vivace-data/traces", "Directory of the local backend.")
 	f.StringVar(&t.WAL.Path, "storage.trace.wal.path", "vivace-data/wal", "Directory of the ingester's write-ahead log.")
-	f.DurationVar(&t.BlocklistPoll, "storage.trace.blocklist-poll", 30*time.Second, "How often readers list the backend's blocks.")
+	t.Blocklist.RegisterFlagsAndApplyDefaults("storage.trace", f)
 	t.S3.RegisterFlagsAndApplyDefaults("storage.trace.s3", f)
 	t.Block.RegisterFlagsAndApplyDefaults("storage.trace.block.", f)
 
@@ -173,12 +173,10 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("storage.trace.backend %q: want local or s3", t.Backend))
 	}
-	if t.BlocklistPoll <= 0 {
-		errs = append(errs, errors.New("storage.trace.blocklist_poll must be positive"))
-	}
-	if c.Ingester.CompleteBlockTimeout <= t.BlocklistPoll {
-		errs = append(errs, fmt.Errorf("ingester.complete_block_timeout (%s) must be longer than storage.trace.blocklist_poll (%s), or flushed traces vanish until the next poll",
-			c.Ingester.CompleteBlockTimeout, t.BlocklistPoll))
+	errs = append(errs, t.Blocklist.Validate())
+	if d := t.Blocklist.MaxListDelay(); c.Ingester.CompleteBlockTimeout <= d {
+		errs = append(errs, fmt.Errorf("ingester.complete_block_timeout (%s) must be longer than the longest a new block can take to reach the readers' block list (%s: the stale tenant index bound plus one blocklist_poll), or flushed traces vanish meanwhile",
+			c.Ingester.CompleteBlockTimeout, d))
 	}
 	errs = append(errs, t.Block.Validate(), c.Distributor.Validate(), c.IngesterClient.Validate(), c.Querier.Validate(), c.QueryFrontend.Validate(),
 		c.Compactor.Validate(), c.Compactor.Ring.Validate("compactor.ring"))
