@@ -8,6 +8,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/vivace-dev/vivace/distributor/receiver/datadog"
 	"github.com/vivace-dev/vivace/distributor/receiver/jaeger"
 	"github.com/vivace-dev/vivace/distributor/receiver/otlp"
 	"github.com/vivace-dev/vivace/distributor/receiver/zipkin"
@@ -37,6 +38,8 @@ type ReceiversConfig struct {
 	OTLP   otlp.Config   `yaml:"otlp"`
 	Zipkin zipkin.Config `yaml:"zipkin"`
 	Jaeger jaeger.Config `yaml:"jaeger"`
+	// Datadog has no Tempo key: `datadog: {endpoint: 0.0.0.0:8126}`.
+	Datadog datadog.Config `yaml:"datadog"`
 }
 
 // RegisterFlagsAndApplyDefaults registers the flags and sets the defaults.
@@ -44,6 +47,7 @@ func (c *Config) RegisterFlagsAndApplyDefaults(prefix string, f *flag.FlagSet) {
 	c.Receivers.OTLP.RegisterFlagsAndApplyDefaults(prefix+".receivers.otlp", f)
 	c.Receivers.Zipkin.RegisterFlagsAndApplyDefaults(prefix+".receivers.zipkin", f)
 	c.Receivers.Jaeger.RegisterFlagsAndApplyDefaults(prefix+".receivers.jaeger", f)
+	c.Receivers.Datadog.RegisterFlagsAndApplyDefaults(prefix+".receivers.datadog", f)
 	f.BoolVar(&c.LogReceivedSpans.Enabled, prefix+".log-received-spans.enabled", false, "Log the tenant, trace ID, span ID and service of every received span.")
 	f.BoolVar(&c.LogReceivedSpans.IncludeAllAttributes, prefix+".log-received-spans.include-all-attributes", false, "Also log every span and resource attribute.")
 	c.Ring.RegisterFlagsAndApplyDefaults(prefix+".ring.", f)
@@ -52,7 +56,7 @@ func (c *Config) RegisterFlagsAndApplyDefaults(prefix string, f *flag.FlagSet) {
 
 // Validate checks the config.
 func (c *Config) Validate() error {
-	return errors.Join(c.Receivers.OTLP.Validate(), c.Receivers.Zipkin.Validate(), c.Receivers.Jaeger.Validate(), c.Ring.Validate("distributor.ring"))
+	return errors.Join(c.Receivers.OTLP.Validate(), c.Receivers.Zipkin.Validate(), c.Receivers.Jaeger.Validate(), c.Receivers.Datadog.Validate(), c.Ring.Validate("distributor.ring"))
 }
 
 // UnmarshalYAML gives a receivers section Tempo's meaning: the receivers and
@@ -62,6 +66,7 @@ func (c *ReceiversConfig) UnmarshalYAML(node *yaml.Node) error {
 	defaults := *c
 	c.OTLP.Protocols.GRPC.Endpoint, c.OTLP.Protocols.HTTP.Endpoint = "", ""
 	c.Zipkin.Endpoint = ""
+	c.Datadog.Endpoint = ""
 	j := &c.Jaeger.Protocols
 	j.ThriftHTTP.Endpoint, j.GRPC.Endpoint, j.ThriftBinary.Endpoint, j.ThriftCompact.Endpoint = "", "", "", ""
 
@@ -86,6 +91,7 @@ func (c *ReceiversConfig) UnmarshalYAML(node *yaml.Node) error {
 	enable(&c.OTLP.Protocols.GRPC.Endpoint, defaults.OTLP.Protocols.GRPC.Endpoint, "otlp", "protocols", "grpc")
 	enable(&c.OTLP.Protocols.HTTP.Endpoint, defaults.OTLP.Protocols.HTTP.Endpoint, "otlp", "protocols", "http")
 	enable(&c.Zipkin.Endpoint, defaults.Zipkin.Endpoint, "zipkin")
+	enable(&c.Datadog.Endpoint, defaults.Datadog.Endpoint, "datadog")
 	d := &defaults.Jaeger.Protocols
 	enable(&j.ThriftHTTP.Endpoint, d.ThriftHTTP.Endpoint, "jaeger", "protocols", "thrift_http")
 	enable(&j.GRPC.Endpoint, d.GRPC.Endpoint, "jaeger", "protocols", "grpc")

@@ -32,6 +32,8 @@ import (
 // microservices mode queriers pull jobs through Process instead.
 type Querier interface {
 	FindTraceByID(ctx context.Context, req *vivacepb.TraceByIDRequest) (*vivacepb.TraceByIDResponse, error)
+	Search(ctx context.Context, req *vivacepb.SearchJob) (*vivacepb.SearchResponse, error)
+	SearchTags(ctx context.Context, req *vivacepb.TagsJob) (*vivacepb.TagsResult, error)
 }
 
 // Limits are the per-tenant limits the frontend enforces.
@@ -110,11 +112,33 @@ func (f *Frontend) runLocal(ctx context.Context, q Querier) {
 		// The job ends with its lookup, or when the frontend stops.
 		jobCtx, cancel := context.WithCancel(user.InjectOrgID(r.ctx, r.tenant))
 		stop := context.AfterFunc(ctx, cancel)
-		resp, err := q.FindTraceByID(jobCtx, r.job)
+		resp, err := runJob(jobCtx, q, r.job)
 		stop()
 		cancel()
 		r.done(resp, err)
 	}
+}
+
+// runJob runs a job on a local querier.
+func runJob(ctx context.Context, q Querier, job *vivacepb.Job) (*vivacepb.JobResult, error) {
+	var (
+		res vivacepb.JobResult
+		err error
+	)
+	switch {
+	case job.TraceById != nil:
+		res.TraceById, err = q.FindTraceByID(ctx, job.TraceById)
+	case job.Search != nil:
+		res.Search, err = q.Search(ctx, job.Search)
+	case job.Tags != nil:
+		res.Tags, err = q.SearchTags(ctx, job.Tags)
+	default:
+		err = errors.New("empty job")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &res, nil
 }
 
 // Process runs jobs on a querier's stream, one at a time, until the stream
@@ -136,7 +160,11 @@ func (f *Frontend) Process(stream vivacepb.Frontend_ProcessServer) error {
 			f.retry(r, err)
 			return status.Error(codes.Unavailable, err.Error())
 		}
-		r.done(res.GetTraceById(), resultError(res))
+		if err := resultError(res); err != nil {
+			r.done(nil, err)
+		} else {
+			r.done(res, nil)
+		}
 	}
 }
 
@@ -151,7 +179,8 @@ func (f *Frontend) exchange(stream vivacepb.Frontend_ProcessServer, r *request) 
 	// Send and Recv wait on the querier: they run aside so that stopping the
 	// frontend ends the handler at once; gRPC then ends them with the stream.
 	go func() {
-		if err := stream.Send(&vivacepb.Job{Id: id, Tenant: r.tenant, TraceById: r.job}); err != nil {
+		job := &vivacepb.Job{Id: id, Tenant: r.tenant, TraceById: r.job.TraceById, Search: r.job.Search, Tags: r.job.Tags}
+		if err := stream.Send(job); err != nil {
 			ch <- answer{err: err}
 			return
 		}
@@ -204,6 +233,11 @@ func resultError(res *vivacepb.JobResult) error {
 func (f *Frontend) RegisterRoutes(router *mux.Router) {
 	router.Handle("/api/traces/{traceID}", f.instrument("trace_by_id_v1", f.traceByIDV1)).Methods(http.MethodGet)
 	router.Handle("/api/v2/traces/{traceID}", f.instrument("trace_by_id_v2", f.traceByIDV2)).Methods(http.MethodGet)
+	router.Handle("/api/search", f.instrument("search", f.search)).Methods(http.MethodGet)
+	router.Handle("/api/search/tags", f.instrument("search_tags", f.searchTags)).Methods(http.MethodGet)
+	router.Handle("/api/v2/search/tags", f.instrument("search_tags_v2", f.searchTagsV2)).Methods(http.MethodGet)
+	router.Handle("/api/search/tag/{tag}/values", f.instrument("search_tag_values", f.searchTagValues)).Methods(http.MethodGet)
+	router.Handle("/api/v2/search/tag/{tag}/values", f.instrument("search_tag_values_v2", f.searchTagValuesV2)).Methods(http.MethodGet)
 	router.HandleFunc("/api/echo", func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "echo", http.StatusOK)
 	}).Methods(http.MethodGet)
@@ -303,7 +337,7 @@ func (f *Frontend) findTrace(ctx context.Context, tr *traceRequest) (*tracev1.Tr
 	results := make(chan result, len(jobs))
 	reqs := make([]*request, len(jobs))
 	for i, job := range jobs {
-		reqs[i] = &request{ctx: ctx, tenant: tr.tenant, job: job, index: i, results: results}
+		reqs[i] = &request{ctx: ctx, tenant: tr.tenant, job: &vivacepb.Job{TraceById: job}, index: i, results: results}
 	}
 	if err := f.queue.enqueue(tr.tenant, reqs); err != nil {
 		return nil, 0, err
@@ -315,7 +349,7 @@ func (f *Frontend) findTrace(ctx context.Context, tr *traceRequest) (*tracev1.Tr
 			if r.err != nil {
 				return nil, 0, fmt.Errorf("find trace %s: %w", tr.id, r.err)
 			}
-			answers[r.index] = r.resp
+			answers[r.index] = r.resp.GetTraceById()
 		case <-ctx.Done():
 			return nil, 0, fmt.Errorf("find trace %s: %w", tr.id, ctx.Err())
 		}
@@ -339,14 +373,22 @@ func (f *Frontend) findTrace(ctx context.Context, tr *traceRequest) (*tracev1.Tr
 func (f *Frontend) jobs(tr *traceRequest) []*vivacepb.TraceByIDRequest {
 	n := f.cfg.TraceByID.QueryShards
 	jobs := []*vivacepb.TraceByIDRequest{{TraceId: tr.id[:], Start: tr.start, End: tr.end, QueryMode: "ingesters"}}
-	for i := range n {
-		lo := uint64(i) << 32 / uint64(n)
-		hi := uint64(i+1)<<32/uint64(n) - 1
+	for _, r := range blockRanges(n) {
 		jobs = append(jobs, &vivacepb.TraceByIDRequest{
 			TraceId: tr.id[:], Start: tr.start, End: tr.end, QueryMode: "blocks",
-			BlockStart: fmt.Sprintf("%08x-0000-0000-0000-000000000000", lo),
-			BlockEnd:   fmt.Sprintf("%08x-ffff-ffff-ffff-ffffffffffff", hi),
+			BlockStart: r[0], BlockEnd: r[1],
 		})
 	}
 	return jobs
+}
+
+// blockRanges splits the block-ID (UUID) space into n ranges [first, last].
+func blockRanges(n int) [][2]string {
+	out := make([][2]string, n)
+	for i := range n {
+		lo := uint64(i) << 32 / uint64(n)
+		hi := uint64(i+1)<<32/uint64(n) - 1
+		out[i] = [2]string{fmt.Sprintf("%08x-0000-0000-0000-000000000000", lo), fmt.Sprintf("%08x-ffff-ffff-ffff-ffffffffffff", hi)}
+	}
+	return out
 }

@@ -147,6 +147,7 @@ func newFrontend(t testing.TB, s setup) (*frontend.Frontend, http.Handler, *prom
 	}
 	if s.maxOutstanding > 0 {
 		cfg.MaxOutstandingPerTenant = s.maxOutstanding
+		cfg.Search.QueryShards = 1
 	}
 	reg := prometheus.NewPedanticRegistry()
 	f, err := frontend.New(cfg, s.limits, s.multitenancy, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)

@@ -15,7 +15,7 @@ import (
 type request struct {
 	ctx     context.Context // the lookup's; once done, nobody waits for the answer
 	tenant  string
-	job     *vivacepb.TraceByIDRequest
+	job     *vivacepb.Job // without id and tenant, which the sender sets
 	index   int           // of the job in its lookup
 	results chan<- result // the lookup's, with room for all its jobs
 
@@ -25,13 +25,13 @@ type request struct {
 
 type result struct {
 	index int
-	resp  *vivacepb.TraceByIDResponse
+	resp  *vivacepb.JobResult
 	err   error
 }
 
 // done answers the request; each request is answered once, so the send never
 // blocks, and the select keeps a worker from hanging should that ever break.
-func (r *request) done(resp *vivacepb.TraceByIDResponse, err error) {
+func (r *request) done(resp *vivacepb.JobResult, err error) {
 	select {
 	case r.results <- result{r.index, resp, err}:
 	default:

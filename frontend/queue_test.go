@@ -27,7 +27,7 @@ func (l lookup) requests() []*request {
 	reqs := make([]*request, l.n)
 	for i := range reqs {
 		name := fmt.Sprintf("%s.%d", l.name, i)
-		reqs[i] = &request{ctx: ctx, tenant: l.tenant, job: &vivacepb.TraceByIDRequest{QueryMode: name}, index: i, results: results}
+		reqs[i] = &request{ctx: ctx, tenant: l.tenant, job: &vivacepb.Job{TraceById: &vivacepb.TraceByIDRequest{QueryMode: name}}, index: i, results: results}
 	}
 	return reqs
 }
@@ -46,7 +46,7 @@ func drain(q *queue) []string {
 		if r == nil {
 			return got
 		}
-		got = append(got, r.job.QueryMode)
+		got = append(got, r.job.TraceById.QueryMode)
 	}
 }
 

@@ -61,6 +61,7 @@ type vivace struct {
 	JaegerGRPC    string
 	JaegerBinary  string // UDP
 	JaegerCompact string // UDP
+	Datadog       string
 
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -72,7 +73,7 @@ type vivace struct {
 func startVivace(t testing.TB, config string, env []string, flags ...string) *vivace {
 	t.Helper()
 	dir := t.TempDir()
-	ports := freePorts(t, 8)
+	ports := freePorts(t, 9)
 	udp := freeUDPPorts(t, 2)
 	cfgPath := filepath.Join(dir, "vivace.yaml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(config), 0o644))
@@ -95,6 +96,7 @@ func startVivace(t testing.TB, config string, env []string, flags ...string) *vi
 		JaegerGRPC:    fmt.Sprintf("127.0.0.1:%d", ports[6]),
 		JaegerBinary:  fmt.Sprintf("127.0.0.1:%d", udp[0]),
 		JaegerCompact: fmt.Sprintf("127.0.0.1:%d", udp[1]),
+		Datadog:       fmt.Sprintf("127.0.0.1:%d", ports[8]),
 	}
 	v.args = append([]string{
 		"-config.file=" + cfgPath,
@@ -109,6 +111,7 @@ func startVivace(t testing.TB, config string, env []string, flags ...string) *vi
 		"-distributor.receivers.jaeger.grpc.endpoint=" + v.JaegerGRPC,
 		"-distributor.receivers.jaeger.thrift-binary.endpoint=" + v.JaegerBinary,
 		"-distributor.receivers.jaeger.thrift-compact.endpoint=" + v.JaegerCompact,
+		"-distributor.receivers.datadog.endpoint=" + v.Datadog,
 		"-storage.trace.wal.path=" + filepath.Join(dir, "wal"),
 		"-storage.trace.local.path=" + filepath.Join(dir, "blocks"),
 		"-ingester.flush-check-period=100ms",

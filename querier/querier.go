@@ -1,5 +1,5 @@
-// Package querier answers one job: a trace by ID from the ingesters, from a
-// range of blocks, or both.
+// Package querier answers one job: a trace by ID, a search, or a tags
+// listing, from the ingesters, from a range of blocks, or both.
 package querier
 
 import (
@@ -39,12 +39,21 @@ const (
 // ingester itself when it runs in this process.
 type IngesterClient interface {
 	FindTraceByID(ctx context.Context, req *vivacepb.TraceByIDRequest) (*vivacepb.TraceByIDResponse, error)
+	Search(ctx context.Context, req *vivacepb.SearchJob) (*vivacepb.SearchResponse, error)
+	SearchTags(ctx context.Context, req *vivacepb.TagsJob) (*vivacepb.TagsResult, error)
+}
+
+// Ring is what the querier reads of the ingester ring: the owners of a trace
+// ID, and every ingester that serves reads, for search.
+type Ring interface {
+	ring.DoBatchRing
+	GetReplicationSetForOperation(op ring.Operation) (ring.ReplicationSet, error)
 }
 
 // Ingesters is how the querier reaches the ingesters: the ring that tells
 // which own a trace, and a client for each.
 type Ingesters struct {
-	Ring   ring.DoBatchRing
+	Ring   Ring
 	Client func(ring.InstanceDesc) (IngesterClient, error)
 	// Timeout bounds one lookup on one ingester.
 	Timeout time.Duration

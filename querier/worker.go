@@ -207,25 +207,30 @@ func (w *Worker) process(ctx context.Context, client vivacepb.FrontendClient) (i
 // other errors get code 0, a 500.
 func (w *Worker) run(ctx context.Context, job *vivacepb.Job) *vivacepb.JobResult {
 	res := &vivacepb.JobResult{Id: job.Id}
+	ctx = user.InjectOrgID(ctx, job.Tenant)
 	var err error
 	switch {
 	case job.Tenant == "":
 		err = fmt.Errorf("%w: no tenant", errBadJob)
-	case job.TraceById == nil:
-		err = fmt.Errorf("%w: no trace-by-ID request", errBadJob)
+	case job.TraceById != nil:
+		res.TraceById, err = w.q.FindTraceByID(ctx, job.TraceById)
+	case job.Search != nil:
+		res.Search, err = w.q.Search(ctx, job.Search)
+	case job.Tags != nil:
+		res.Tags, err = w.q.SearchTags(ctx, job.Tags)
 	default:
-		res.TraceById, err = w.q.FindTraceByID(user.InjectOrgID(ctx, job.Tenant), job.TraceById)
+		err = fmt.Errorf("%w: no request in the job", errBadJob)
 	}
 	switch {
 	case err == nil:
 		w.jobs.WithLabelValues("success").Inc()
+		return res
 	case errors.Is(err, errBadJob) || errors.Is(err, model.ErrInvalidTraceID):
 		w.jobs.WithLabelValues("bad_request").Inc()
-		res.TraceById, res.Error, res.Code = nil, err.Error(), http.StatusBadRequest
+		return &vivacepb.JobResult{Id: job.Id, Error: err.Error(), Code: http.StatusBadRequest}
 	default:
 		w.jobs.WithLabelValues("error").Inc()
 		w.logger.Warn("job failed", "tenant", job.Tenant, "trace_id", fmt.Sprintf("%x", job.TraceById.GetTraceId()), "err", err)
-		res.TraceById, res.Error = nil, err.Error()
+		return &vivacepb.JobResult{Id: job.Id, Error: err.Error()}
 	}
-	return res
 }

@@ -154,7 +154,7 @@ func TestWorkerAnswers(t *testing.T) {
 		{name: "not found", q: q, job: &vivacepb.Job{Tenant: tenant, TraceById: &vivacepb.TraceByIDRequest{TraceId: []byte{0xee}}}, outcome: "success"},
 		{name: "invalid trace ID", q: q, job: &vivacepb.Job{Tenant: tenant, TraceById: &vivacepb.TraceByIDRequest{TraceId: make([]byte, 16)}}, code: 400, error: "invalid trace ID: all zeros", outcome: "bad_request"},
 		{name: "no tenant", q: q, job: &vivacepb.Job{TraceById: &vivacepb.TraceByIDRequest{TraceId: f.id[:]}}, code: 400, error: "bad job: no tenant", outcome: "bad_request"},
-		{name: "no request", q: q, job: &vivacepb.Job{Tenant: tenant}, code: 400, error: "bad job: no trace-by-ID request", outcome: "bad_request"},
+		{name: "no request", q: q, job: &vivacepb.Job{Tenant: tenant}, code: 400, error: "bad job: no request in the job", outcome: "bad_request"},
 		{name: "internal error", q: qFailing, job: &vivacepb.Job{Tenant: tenant, TraceById: &vivacepb.TraceByIDRequest{TraceId: f.id[:]}}, error: "ingesters down", outcome: "error"},
 	}
 	for i, tt := range tests {

@@ -55,7 +55,7 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Client is a connection to one ingester. Its Push and FindTraceByID have
+// Client is a connection to one ingester. Its methods have
 // the ingester's own signatures, so callers take either.
 type Client struct {
 	grpc_health_v1.HealthClient
@@ -72,6 +72,16 @@ func (c *Client) Push(ctx context.Context, req *vivacepb.PushRequest) (*vivacepb
 // FindTraceByID returns what the ingester holds of a trace.
 func (c *Client) FindTraceByID(ctx context.Context, req *vivacepb.TraceByIDRequest) (*vivacepb.TraceByIDResponse, error) {
 	return c.querier.FindTraceByID(ctx, req)
+}
+
+// Search runs a search over the ingester's live traces.
+func (c *Client) Search(ctx context.Context, req *vivacepb.SearchJob) (*vivacepb.SearchResponse, error) {
+	return c.querier.Search(ctx, req)
+}
+
+// SearchTags lists tag names or values of the ingester's live traces.
+func (c *Client) SearchTags(ctx context.Context, req *vivacepb.TagsJob) (*vivacepb.TagsResult, error) {
+	return c.querier.SearchTags(ctx, req)
 }
 
 // New connects to the ingester at addr (host:port). The connection is made

@@ -163,6 +163,285 @@ func (*PushResponse) Descriptor() ([]byte, []int) {
 	return file_vivace_proto_rawDescGZIP(), []int{1}
 }
 
+// SearchJob is one part of a search: over the ingesters (query_mode
+// "ingesters") or over the blocks whose ID is in [block_start, block_end].
+type SearchJob struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// TraceQL; the frontend turns the older tags parameters into TraceQL.
+	Query string `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	// Time range in unix seconds; 0 means open.
+	Start int64 `protobuf:"varint,2,opt,name=start,proto3" json:"start,omitempty"`
+	End   int64 `protobuf:"varint,3,opt,name=end,proto3" json:"end,omitempty"`
+	// Traces to find at most; 0 means no limit.
+	Limit           uint32 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	SpansPerSpanSet uint32 `protobuf:"varint,5,opt,name=spans_per_span_set,json=spansPerSpanSet,proto3" json:"spans_per_span_set,omitempty"`
+	QueryMode       string `protobuf:"bytes,6,opt,name=query_mode,json=queryMode,proto3" json:"query_mode,omitempty"`
+	BlockStart      string `protobuf:"bytes,7,opt,name=block_start,json=blockStart,proto3" json:"block_start,omitempty"`
+	BlockEnd        string `protobuf:"bytes,8,opt,name=block_end,json=blockEnd,proto3" json:"block_end,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *SearchJob) Reset() {
+	*x = SearchJob{}
+	mi := &file_vivace_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchJob) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchJob) ProtoMessage() {}
+
+func (x *SearchJob) ProtoReflect() protoreflect.Message {
+	mi := &file_vivace_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchJob.ProtoReflect.Descriptor instead.
+func (*SearchJob) Descriptor() ([]byte, []int) {
+	return file_vivace_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SearchJob) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *SearchJob) GetStart() int64 {
+	if x != nil {
+		return x.Start
+	}
+	return 0
+}
+
+func (x *SearchJob) GetEnd() int64 {
+	if x != nil {
+		return x.End
+	}
+	return 0
+}
+
+func (x *SearchJob) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *SearchJob) GetSpansPerSpanSet() uint32 {
+	if x != nil {
+		return x.SpansPerSpanSet
+	}
+	return 0
+}
+
+func (x *SearchJob) GetQueryMode() string {
+	if x != nil {
+		return x.QueryMode
+	}
+	return ""
+}
+
+func (x *SearchJob) GetBlockStart() string {
+	if x != nil {
+		return x.BlockStart
+	}
+	return ""
+}
+
+func (x *SearchJob) GetBlockEnd() string {
+	if x != nil {
+		return x.BlockEnd
+	}
+	return ""
+}
+
+// TagsJob asks for the tag names of a scope ("" for all, "resource", "span",
+// "intrinsic"), or, with tag set, for the values of that tag.
+type TagsJob struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Scope string                 `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
+	// A TraceQL attribute such as resource.service.name or span.http.method.
+	Tag string `protobuf:"bytes,2,opt,name=tag,proto3" json:"tag,omitempty"`
+	// Optional TraceQL filter: only spans it matches are looked at.
+	Query         string `protobuf:"bytes,3,opt,name=query,proto3" json:"query,omitempty"`
+	Start         int64  `protobuf:"varint,4,opt,name=start,proto3" json:"start,omitempty"`
+	End           int64  `protobuf:"varint,5,opt,name=end,proto3" json:"end,omitempty"`
+	Limit         uint32 `protobuf:"varint,6,opt,name=limit,proto3" json:"limit,omitempty"`
+	QueryMode     string `protobuf:"bytes,7,opt,name=query_mode,json=queryMode,proto3" json:"query_mode,omitempty"`
+	BlockStart    string `protobuf:"bytes,8,opt,name=block_start,json=blockStart,proto3" json:"block_start,omitempty"`
+	BlockEnd      string `protobuf:"bytes,9,opt,name=block_end,json=blockEnd,proto3" json:"block_end,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TagsJob) Reset() {
+	*x = TagsJob{}
+	mi := &file_vivace_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TagsJob) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TagsJob) ProtoMessage() {}
+
+func (x *TagsJob) ProtoReflect() protoreflect.Message {
+	mi := &file_vivace_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TagsJob.ProtoReflect.Descriptor instead.
+func (*TagsJob) Descriptor() ([]byte, []int) {
+	return file_vivace_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *TagsJob) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
+}
+
+func (x *TagsJob) GetTag() string {
+	if x != nil {
+		return x.Tag
+	}
+	return ""
+}
+
+func (x *TagsJob) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *TagsJob) GetStart() int64 {
+	if x != nil {
+		return x.Start
+	}
+	return 0
+}
+
+func (x *TagsJob) GetEnd() int64 {
+	if x != nil {
+		return x.End
+	}
+	return 0
+}
+
+func (x *TagsJob) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *TagsJob) GetQueryMode() string {
+	if x != nil {
+		return x.QueryMode
+	}
+	return ""
+}
+
+func (x *TagsJob) GetBlockStart() string {
+	if x != nil {
+		return x.BlockStart
+	}
+	return ""
+}
+
+func (x *TagsJob) GetBlockEnd() string {
+	if x != nil {
+		return x.BlockEnd
+	}
+	return ""
+}
+
+type TagsResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Tag names by scope, each sorted.
+	Scopes []*SearchTagsV2Scope `protobuf:"bytes,1,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	// Values of the tag, sorted by type then value.
+	Values         []*TagValue `protobuf:"bytes,2,rep,name=values,proto3" json:"values,omitempty"`
+	InspectedBytes uint64      `protobuf:"varint,3,opt,name=inspected_bytes,json=inspectedBytes,proto3" json:"inspected_bytes,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *TagsResult) Reset() {
+	*x = TagsResult{}
+	mi := &file_vivace_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TagsResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TagsResult) ProtoMessage() {}
+
+func (x *TagsResult) ProtoReflect() protoreflect.Message {
+	mi := &file_vivace_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TagsResult.ProtoReflect.Descriptor instead.
+func (*TagsResult) Descriptor() ([]byte, []int) {
+	return file_vivace_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *TagsResult) GetScopes() []*SearchTagsV2Scope {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
+func (x *TagsResult) GetValues() []*TagValue {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+func (x *TagsResult) GetInspectedBytes() uint64 {
+	if x != nil {
+		return x.InspectedBytes
+	}
+	return 0
+}
+
 type TraceByIDRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	TraceId []byte                 `protobuf:"bytes,1,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
@@ -180,7 +459,7 @@ type TraceByIDRequest struct {
 
 func (x *TraceByIDRequest) Reset() {
 	*x = TraceByIDRequest{}
-	mi := &file_vivace_proto_msgTypes[2]
+	mi := &file_vivace_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -192,7 +471,7 @@ func (x *TraceByIDRequest) String() string {
 func (*TraceByIDRequest) ProtoMessage() {}
 
 func (x *TraceByIDRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vivace_proto_msgTypes[2]
+	mi := &file_vivace_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -205,7 +484,7 @@ func (x *TraceByIDRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceByIDRequest.ProtoReflect.Descriptor instead.
 func (*TraceByIDRequest) Descriptor() ([]byte, []int) {
-	return file_vivace_proto_rawDescGZIP(), []int{2}
+	return file_vivace_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *TraceByIDRequest) GetTraceId() []byte {
@@ -266,7 +545,7 @@ type TraceByIDResponse struct {
 
 func (x *TraceByIDResponse) Reset() {
 	*x = TraceByIDResponse{}
-	mi := &file_vivace_proto_msgTypes[3]
+	mi := &file_vivace_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -278,7 +557,7 @@ func (x *TraceByIDResponse) String() string {
 func (*TraceByIDResponse) ProtoMessage() {}
 
 func (x *TraceByIDResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vivace_proto_msgTypes[3]
+	mi := &file_vivace_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -291,7 +570,7 @@ func (x *TraceByIDResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceByIDResponse.ProtoReflect.Descriptor instead.
 func (*TraceByIDResponse) Descriptor() ([]byte, []int) {
-	return file_vivace_proto_rawDescGZIP(), []int{3}
+	return file_vivace_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TraceByIDResponse) GetTrace() []byte {
@@ -324,17 +603,20 @@ func (x *TraceByIDResponse) GetMessage() string {
 
 // Job is one unit of query work for a querier.
 type Job struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	Tenant        string                 `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
-	TraceById     *TraceByIDRequest      `protobuf:"bytes,3,opt,name=trace_by_id,json=traceById,proto3" json:"trace_by_id,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Id     uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Tenant string                 `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// One of:
+	TraceById     *TraceByIDRequest `protobuf:"bytes,3,opt,name=trace_by_id,json=traceById,proto3" json:"trace_by_id,omitempty"`
+	Search        *SearchJob        `protobuf:"bytes,4,opt,name=search,proto3" json:"search,omitempty"`
+	Tags          *TagsJob          `protobuf:"bytes,5,opt,name=tags,proto3" json:"tags,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Job) Reset() {
 	*x = Job{}
-	mi := &file_vivace_proto_msgTypes[4]
+	mi := &file_vivace_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -346,7 +628,7 @@ func (x *Job) String() string {
 func (*Job) ProtoMessage() {}
 
 func (x *Job) ProtoReflect() protoreflect.Message {
-	mi := &file_vivace_proto_msgTypes[4]
+	mi := &file_vivace_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -359,7 +641,7 @@ func (x *Job) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Job.ProtoReflect.Descriptor instead.
 func (*Job) Descriptor() ([]byte, []int) {
-	return file_vivace_proto_rawDescGZIP(), []int{4}
+	return file_vivace_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Job) GetId() uint64 {
@@ -383,6 +665,20 @@ func (x *Job) GetTraceById() *TraceByIDRequest {
 	return nil
 }
 
+func (x *Job) GetSearch() *SearchJob {
+	if x != nil {
+		return x.Search
+	}
+	return nil
+}
+
+func (x *Job) GetTags() *TagsJob {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
 // JobResult answers the Job with the same id.
 type JobResult struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -390,15 +686,17 @@ type JobResult struct {
 	TraceById *TraceByIDResponse     `protobuf:"bytes,2,opt,name=trace_by_id,json=traceById,proto3" json:"trace_by_id,omitempty"`
 	// Set when the job failed; code is the HTTP status the frontend should
 	// answer with (400 for bad input), 0 for an internal error.
-	Error         string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
-	Code          int32  `protobuf:"varint,4,opt,name=code,proto3" json:"code,omitempty"`
+	Error         string          `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	Code          int32           `protobuf:"varint,4,opt,name=code,proto3" json:"code,omitempty"`
+	Search        *SearchResponse `protobuf:"bytes,5,opt,name=search,proto3" json:"search,omitempty"`
+	Tags          *TagsResult     `protobuf:"bytes,6,opt,name=tags,proto3" json:"tags,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *JobResult) Reset() {
 	*x = JobResult{}
-	mi := &file_vivace_proto_msgTypes[5]
+	mi := &file_vivace_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -410,7 +708,7 @@ func (x *JobResult) String() string {
 func (*JobResult) ProtoMessage() {}
 
 func (x *JobResult) ProtoReflect() protoreflect.Message {
-	mi := &file_vivace_proto_msgTypes[5]
+	mi := &file_vivace_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -423,7 +721,7 @@ func (x *JobResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobResult.ProtoReflect.Descriptor instead.
 func (*JobResult) Descriptor() ([]byte, []int) {
-	return file_vivace_proto_rawDescGZIP(), []int{5}
+	return file_vivace_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *JobResult) GetId() uint64 {
@@ -454,6 +752,20 @@ func (x *JobResult) GetCode() int32 {
 	return 0
 }
 
+func (x *JobResult) GetSearch() *SearchResponse {
+	if x != nil {
+		return x.Search
+	}
+	return nil
+}
+
+func (x *JobResult) GetTags() *TagsResult {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
 type TraceByIDMetrics struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	InspectedBytes uint64                 `protobuf:"varint,1,opt,name=inspectedBytes,proto3" json:"inspectedBytes,omitempty"`
@@ -463,7 +775,7 @@ type TraceByIDMetrics struct {
 
 func (x *TraceByIDMetrics) Reset() {
 	*x = TraceByIDMetrics{}
-	mi := &file_vivace_proto_msgTypes[6]
+	mi := &file_vivace_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -475,7 +787,7 @@ func (x *TraceByIDMetrics) String() string {
 func (*TraceByIDMetrics) ProtoMessage() {}
 
 func (x *TraceByIDMetrics) ProtoReflect() protoreflect.Message {
-	mi := &file_vivace_proto_msgTypes[6]
+	mi := &file_vivace_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -488,7 +800,7 @@ func (x *TraceByIDMetrics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceByIDMetrics.ProtoReflect.Descriptor instead.
 func (*TraceByIDMetrics) Descriptor() ([]byte, []int) {
-	return file_vivace_proto_rawDescGZIP(), []int{6}
+	return file_vivace_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TraceByIDMetrics) GetInspectedBytes() uint64 {
@@ -502,11 +814,39 @@ var File_vivace_proto protoreflect.FileDescriptor
 
 const file_vivace_proto_rawDesc = "" +
 	"\n" +
-	"\fvivace.proto\x12\x06vivace\"7\n" +
+	"\fvivace.proto\x12\x06vivace\x1a\vtempo.proto\"7\n" +
 	"\vPushRequest\x12\x10\n" +
 	"\x03ids\x18\x01 \x03(\fR\x03ids\x12\x16\n" +
 	"\x06traces\x18\x02 \x03(\fR\x06traces\"\x0e\n" +
-	"\fPushResponse\"\xb2\x01\n" +
+	"\fPushResponse\"\xe9\x01\n" +
+	"\tSearchJob\x12\x14\n" +
+	"\x05query\x18\x01 \x01(\tR\x05query\x12\x14\n" +
+	"\x05start\x18\x02 \x01(\x03R\x05start\x12\x10\n" +
+	"\x03end\x18\x03 \x01(\x03R\x03end\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\rR\x05limit\x12+\n" +
+	"\x12spans_per_span_set\x18\x05 \x01(\rR\x0fspansPerSpanSet\x12\x1d\n" +
+	"\n" +
+	"query_mode\x18\x06 \x01(\tR\tqueryMode\x12\x1f\n" +
+	"\vblock_start\x18\a \x01(\tR\n" +
+	"blockStart\x12\x1b\n" +
+	"\tblock_end\x18\b \x01(\tR\bblockEnd\"\xe2\x01\n" +
+	"\aTagsJob\x12\x14\n" +
+	"\x05scope\x18\x01 \x01(\tR\x05scope\x12\x10\n" +
+	"\x03tag\x18\x02 \x01(\tR\x03tag\x12\x14\n" +
+	"\x05query\x18\x03 \x01(\tR\x05query\x12\x14\n" +
+	"\x05start\x18\x04 \x01(\x03R\x05start\x12\x10\n" +
+	"\x03end\x18\x05 \x01(\x03R\x03end\x12\x14\n" +
+	"\x05limit\x18\x06 \x01(\rR\x05limit\x12\x1d\n" +
+	"\n" +
+	"query_mode\x18\a \x01(\tR\tqueryMode\x12\x1f\n" +
+	"\vblock_start\x18\b \x01(\tR\n" +
+	"blockStart\x12\x1b\n" +
+	"\tblock_end\x18\t \x01(\tR\bblockEnd\"\x94\x01\n" +
+	"\n" +
+	"TagsResult\x122\n" +
+	"\x06scopes\x18\x01 \x03(\v2\x1a.tempopb.SearchTagsV2ScopeR\x06scopes\x12)\n" +
+	"\x06values\x18\x02 \x03(\v2\x11.tempopb.TagValueR\x06values\x12'\n" +
+	"\x0finspected_bytes\x18\x03 \x01(\x04R\x0einspectedBytes\"\xb2\x01\n" +
 	"\x10TraceByIDRequest\x12\x19\n" +
 	"\btrace_id\x18\x01 \x01(\fR\atraceId\x12\x14\n" +
 	"\x05start\x18\x02 \x01(\x03R\x05start\x12\x10\n" +
@@ -520,25 +860,32 @@ const file_vivace_proto_rawDesc = "" +
 	"\x05trace\x18\x01 \x01(\fR\x05trace\x122\n" +
 	"\ametrics\x18\x02 \x01(\v2\x18.vivace.TraceByIDMetricsR\ametrics\x12-\n" +
 	"\x06status\x18\x03 \x01(\x0e2\x15.vivace.PartialStatusR\x06status\x12\x18\n" +
-	"\amessage\x18\x04 \x01(\tR\amessage\"g\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"\xb7\x01\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x128\n" +
-	"\vtrace_by_id\x18\x03 \x01(\v2\x18.vivace.TraceByIDRequestR\ttraceById\"\x80\x01\n" +
+	"\vtrace_by_id\x18\x03 \x01(\v2\x18.vivace.TraceByIDRequestR\ttraceById\x12)\n" +
+	"\x06search\x18\x04 \x01(\v2\x11.vivace.SearchJobR\x06search\x12#\n" +
+	"\x04tags\x18\x05 \x01(\v2\x0f.vivace.TagsJobR\x04tags\"\xd9\x01\n" +
 	"\tJobResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x129\n" +
 	"\vtrace_by_id\x18\x02 \x01(\v2\x19.vivace.TraceByIDResponseR\ttraceById\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x12\x12\n" +
-	"\x04code\x18\x04 \x01(\x05R\x04code\":\n" +
+	"\x04code\x18\x04 \x01(\x05R\x04code\x12/\n" +
+	"\x06search\x18\x05 \x01(\v2\x17.tempopb.SearchResponseR\x06search\x12&\n" +
+	"\x04tags\x18\x06 \x01(\v2\x12.vivace.TagsResultR\x04tags\":\n" +
 	"\x10TraceByIDMetrics\x12&\n" +
 	"\x0einspectedBytes\x18\x01 \x01(\x04R\x0einspectedBytes**\n" +
 	"\rPartialStatus\x12\f\n" +
 	"\bCOMPLETE\x10\x00\x12\v\n" +
 	"\aPARTIAL\x10\x012;\n" +
 	"\x06Pusher\x121\n" +
-	"\x04Push\x12\x13.vivace.PushRequest\x1a\x14.vivace.PushResponse2O\n" +
+	"\x04Push\x12\x13.vivace.PushRequest\x1a\x14.vivace.PushResponse2\xb8\x01\n" +
 	"\aQuerier\x12D\n" +
-	"\rFindTraceByID\x12\x18.vivace.TraceByIDRequest\x1a\x19.vivace.TraceByIDResponse29\n" +
+	"\rFindTraceByID\x12\x18.vivace.TraceByIDRequest\x1a\x19.vivace.TraceByIDResponse\x124\n" +
+	"\x06Search\x12\x11.vivace.SearchJob\x1a\x17.tempopb.SearchResponse\x121\n" +
+	"\n" +
+	"SearchTags\x12\x0f.vivace.TagsJob\x1a\x12.vivace.TagsResult29\n" +
 	"\bFrontend\x12-\n" +
 	"\aProcess\x12\x11.vivace.JobResult\x1a\v.vivace.Job(\x010\x01B0Z.github.com/vivace-dev/vivace/internal/vivacepbb\x06proto3"
 
@@ -555,33 +902,49 @@ func file_vivace_proto_rawDescGZIP() []byte {
 }
 
 var file_vivace_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_vivace_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_vivace_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_vivace_proto_goTypes = []any{
 	(PartialStatus)(0),        // 0: vivace.PartialStatus
 	(*PushRequest)(nil),       // 1: vivace.PushRequest
 	(*PushResponse)(nil),      // 2: vivace.PushResponse
-	(*TraceByIDRequest)(nil),  // 3: vivace.TraceByIDRequest
-	(*TraceByIDResponse)(nil), // 4: vivace.TraceByIDResponse
-	(*Job)(nil),               // 5: vivace.Job
-	(*JobResult)(nil),         // 6: vivace.JobResult
-	(*TraceByIDMetrics)(nil),  // 7: vivace.TraceByIDMetrics
+	(*SearchJob)(nil),         // 3: vivace.SearchJob
+	(*TagsJob)(nil),           // 4: vivace.TagsJob
+	(*TagsResult)(nil),        // 5: vivace.TagsResult
+	(*TraceByIDRequest)(nil),  // 6: vivace.TraceByIDRequest
+	(*TraceByIDResponse)(nil), // 7: vivace.TraceByIDResponse
+	(*Job)(nil),               // 8: vivace.Job
+	(*JobResult)(nil),         // 9: vivace.JobResult
+	(*TraceByIDMetrics)(nil),  // 10: vivace.TraceByIDMetrics
+	(*SearchTagsV2Scope)(nil), // 11: tempopb.SearchTagsV2Scope
+	(*TagValue)(nil),          // 12: tempopb.TagValue
+	(*SearchResponse)(nil),    // 13: tempopb.SearchResponse
 }
 var file_vivace_proto_depIdxs = []int32{
-	7, // 0: vivace.TraceByIDResponse.metrics:type_name -> vivace.TraceByIDMetrics
-	0, // 1: vivace.TraceByIDResponse.status:type_name -> vivace.PartialStatus
-	3, // 2: vivace.Job.trace_by_id:type_name -> vivace.TraceByIDRequest
-	4, // 3: vivace.JobResult.trace_by_id:type_name -> vivace.TraceByIDResponse
-	1, // 4: vivace.Pusher.Push:input_type -> vivace.PushRequest
-	3, // 5: vivace.Querier.FindTraceByID:input_type -> vivace.TraceByIDRequest
-	6, // 6: vivace.Frontend.Process:input_type -> vivace.JobResult
-	2, // 7: vivace.Pusher.Push:output_type -> vivace.PushResponse
-	4, // 8: vivace.Querier.FindTraceByID:output_type -> vivace.TraceByIDResponse
-	5, // 9: vivace.Frontend.Process:output_type -> vivace.Job
-	7, // [7:10] is the sub-list for method output_type
-	4, // [4:7] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	11, // 0: vivace.TagsResult.scopes:type_name -> tempopb.SearchTagsV2Scope
+	12, // 1: vivace.TagsResult.values:type_name -> tempopb.TagValue
+	10, // 2: vivace.TraceByIDResponse.metrics:type_name -> vivace.TraceByIDMetrics
+	0,  // 3: vivace.TraceByIDResponse.status:type_name -> vivace.PartialStatus
+	6,  // 4: vivace.Job.trace_by_id:type_name -> vivace.TraceByIDRequest
+	3,  // 5: vivace.Job.search:type_name -> vivace.SearchJob
+	4,  // 6: vivace.Job.tags:type_name -> vivace.TagsJob
+	7,  // 7: vivace.JobResult.trace_by_id:type_name -> vivace.TraceByIDResponse
+	13, // 8: vivace.JobResult.search:type_name -> tempopb.SearchResponse
+	5,  // 9: vivace.JobResult.tags:type_name -> vivace.TagsResult
+	1,  // 10: vivace.Pusher.Push:input_type -> vivace.PushRequest
+	6,  // 11: vivace.Querier.FindTraceByID:input_type -> vivace.TraceByIDRequest
+	3,  // 12: vivace.Querier.Search:input_type -> vivace.SearchJob
+	4,  // 13: vivace.Querier.SearchTags:input_type -> vivace.TagsJob
+	9,  // 14: vivace.Frontend.Process:input_type -> vivace.JobResult
+	2,  // 15: vivace.Pusher.Push:output_type -> vivace.PushResponse
+	7,  // 16: vivace.Querier.FindTraceByID:output_type -> vivace.TraceByIDResponse
+	13, // 17: vivace.Querier.Search:output_type -> tempopb.SearchResponse
+	5,  // 18: vivace.Querier.SearchTags:output_type -> vivace.TagsResult
+	8,  // 19: vivace.Frontend.Process:output_type -> vivace.Job
+	15, // [15:20] is the sub-list for method output_type
+	10, // [10:15] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_vivace_proto_init() }
@@ -589,13 +952,14 @@ func file_vivace_proto_init() {
 	if File_vivace_proto != nil {
 		return
 	}
+	file_tempo_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vivace_proto_rawDesc), len(file_vivace_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   7,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

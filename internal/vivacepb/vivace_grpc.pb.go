@@ -131,6 +131,8 @@ var Pusher_ServiceDesc = grpc.ServiceDesc{
 
 const (
 	Querier_FindTraceByID_FullMethodName = "/vivace.Querier/FindTraceByID"
+	Querier_Search_FullMethodName        = "/vivace.Querier/Search"
+	Querier_SearchTags_FullMethodName    = "/vivace.Querier/SearchTags"
 )
 
 // QuerierClient is the client API for Querier service.
@@ -140,6 +142,10 @@ const (
 // Querier is what an ingester offers the querier.
 type QuerierClient interface {
 	FindTraceByID(ctx context.Context, in *TraceByIDRequest, opts ...grpc.CallOption) (*TraceByIDResponse, error)
+	// Search runs a TraceQL query over the live traces of the tenant.
+	Search(ctx context.Context, in *SearchJob, opts ...grpc.CallOption) (*SearchResponse, error)
+	// SearchTags lists tag names, or the values of one tag, of live traces.
+	SearchTags(ctx context.Context, in *TagsJob, opts ...grpc.CallOption) (*TagsResult, error)
 }
 
 type querierClient struct {
@@ -160,6 +166,26 @@ func (c *querierClient) FindTraceByID(ctx context.Context, in *TraceByIDRequest,
 	return out, nil
 }
 
+func (c *querierClient) Search(ctx context.Context, in *SearchJob, opts ...grpc.CallOption) (*SearchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SearchResponse)
+	err := c.cc.Invoke(ctx, Querier_Search_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *querierClient) SearchTags(ctx context.Context, in *TagsJob, opts ...grpc.CallOption) (*TagsResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TagsResult)
+	err := c.cc.Invoke(ctx, Querier_SearchTags_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // QuerierServer is the server API for Querier service.
 // All implementations must embed UnimplementedQuerierServer
 // for forward compatibility.
@@ -167,6 +193,10 @@ func (c *querierClient) FindTraceByID(ctx context.Context, in *TraceByIDRequest,
 // Querier is what an ingester offers the querier.
 type QuerierServer interface {
 	FindTraceByID(context.Context, *TraceByIDRequest) (*TraceByIDResponse, error)
+	// Search runs a TraceQL query over the live traces of the tenant.
+	Search(context.Context, *SearchJob) (*SearchResponse, error)
+	// SearchTags lists tag names, or the values of one tag, of live traces.
+	SearchTags(context.Context, *TagsJob) (*TagsResult, error)
 	mustEmbedUnimplementedQuerierServer()
 }
 
@@ -179,6 +209,12 @@ type UnimplementedQuerierServer struct{}
 
 func (UnimplementedQuerierServer) FindTraceByID(context.Context, *TraceByIDRequest) (*TraceByIDResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method FindTraceByID not implemented")
+}
+func (UnimplementedQuerierServer) Search(context.Context, *SearchJob) (*SearchResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Search not implemented")
+}
+func (UnimplementedQuerierServer) SearchTags(context.Context, *TagsJob) (*TagsResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method SearchTags not implemented")
 }
 func (UnimplementedQuerierServer) mustEmbedUnimplementedQuerierServer() {}
 func (UnimplementedQuerierServer) testEmbeddedByValue()                 {}
@@ -219,6 +255,42 @@ func _Querier_FindTraceByID_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Querier_Search_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SearchJob)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QuerierServer).Search(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Querier_Search_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QuerierServer).Search(ctx, req.(*SearchJob))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Querier_SearchTags_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TagsJob)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QuerierServer).SearchTags(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Querier_SearchTags_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QuerierServer).SearchTags(ctx, req.(*TagsJob))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Querier_ServiceDesc is the grpc.ServiceDesc for Querier service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -229,6 +301,14 @@ var Querier_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "FindTraceByID",
 			Handler:    _Querier_FindTraceByID_Handler,
+		},
+		{
+			MethodName: "Search",
+			Handler:    _Querier_Search_Handler,
+		},
+		{
+			MethodName: "SearchTags",
+			Handler:    _Querier_SearchTags_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/grafana/dskit/backoff"
 	"github.com/grafana/dskit/services"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
@@ -77,7 +78,24 @@ func newList(cfg Config, bkt storage.Bucket, logger *slog.Logger, reg prometheus
 	return l
 }
 
-func (l *List) starting(ctx context.Context) error { return l.Poll(ctx) }
+// starting waits for a first complete list, retrying while the store is
+// unreachable (on Kubernetes, object storage may start after us): the
+// process stays unready instead of failing and restarting.
+func (l *List) starting(ctx context.Context) error {
+	b := backoff.New(ctx, backoff.Config{MinBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second})
+	for {
+		err := l.Poll(ctx)
+		if err == nil {
+			return nil
+		}
+		l.metrics.pollFailures.Inc()
+		l.logger.Warn("first poll of the block list failed; retrying", "err", err)
+		b.Wait()
+		if !b.Ongoing() {
+			return fmt.Errorf("first poll of the block list: %w", err)
+		}
+	}
+}
 
 func (l *List) iterate(ctx context.Context) error {
 	if err := l.Poll(ctx); err != nil {

@@ -224,13 +224,29 @@ func TestService(t *testing.T) {
 	require.Equal(t, services.Running, l.State(), "a failed poll does not stop the service")
 }
 
-func TestFirstPollFailureFailsStart(t *testing.T) {
+// Until the store answers, the list keeps trying and stays starting (the
+// process is unready, not crash-looping); it runs once a poll succeeds, and
+// gives up only when told to stop.
+func TestFirstPollRetriesUntilTheStoreAnswers(t *testing.T) {
 	bkt := &failingBucket{Bucket: newBucket(t)}
 	bkt.fail.Store(true)
-	l, _ := newList(t, bkt, time.Hour)
-	err := services.StartAndAwaitRunning(context.Background(), l)
-	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
-	require.Equal(t, services.Failed, l.State())
+	l, reg := newList(t, bkt, time.Hour)
+	require.NoError(t, l.StartAsync(context.Background()))
+	require.Eventually(t, func() bool {
+		return counterValue(t, reg, "vivace_blocklist_poll_failures_total") >= 2
+	}, 10*time.Second, 5*time.Millisecond)
+	require.Equal(t, services.Starting, l.State())
+	bkt.fail.Store(false)
+	require.NoError(t, l.AwaitRunning(context.Background()))
+	require.NoError(t, services.StopAndAwaitTerminated(context.Background(), l))
+
+	bkt2 := &failingBucket{Bucket: newBucket(t)}
+	bkt2.fail.Store(true)
+	l2, _ := newList(t, bkt2, time.Hour)
+	require.NoError(t, l2.StartAsync(context.Background()))
+	l2.StopAsync()
+	_ = l2.AwaitTerminated(context.Background()) // returns, rather than retrying forever
+	require.Contains(t, []services.State{services.Failed, services.Terminated}, l2.State())
 }
 
 func counterValue(t testing.TB, reg prometheus.Gatherer, name string) float64 {
