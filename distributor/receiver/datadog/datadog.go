@@ -18,16 +18,11 @@
 package datadog
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
-	"time"
 
-	"github.com/grafana/dskit/services"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
@@ -37,16 +32,13 @@ import (
 
 // Receiver is the Datadog receiver, a dskit service owning its listener.
 type Receiver struct {
-	services.Service
+	*receiver.HTTPServer
 
 	cfg          Config
 	multitenancy bool
 	pusher       receiver.Pusher
 	logger       *slog.Logger
 	metrics      receiver.Metrics
-
-	lis net.Listener
-	srv *http.Server
 }
 
 // New makes a Datadog receiver pushing through pusher.
@@ -61,57 +53,8 @@ func New(cfg Config, multitenancy bool, pusher receiver.Pusher, logger *slog.Log
 		logger:       logger.With("component", "receiver-datadog"),
 		metrics:      receiver.NewMetrics(reg, "datadog"),
 	}
-	r.Service = services.NewBasicService(r.starting, r.running, r.stopping)
+	r.HTTPServer = receiver.NewHTTPServer("Datadog", cfg.Endpoint, r.Handler(), r.logger)
 	return r, nil
-}
-
-// Addr is the bound address once started, nil if the receiver is off.
-func (r *Receiver) Addr() net.Addr {
-	if r.lis == nil {
-		return nil
-	}
-	return r.lis.Addr()
-}
-
-func (r *Receiver) starting(context.Context) error {
-	if r.cfg.Endpoint == "" {
-		return nil
-	}
-	var err error
-	if r.lis, err = net.Listen("tcp", r.cfg.Endpoint); err != nil {
-		return fmt.Errorf("Datadog listen: %w", err)
-	}
-	r.srv = &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute}
-	r.logger.Info("listening", "addr", r.lis.Addr().String())
-	return nil
-}
-
-func (r *Receiver) running(ctx context.Context) error {
-	if r.srv == nil {
-		<-ctx.Done()
-		return nil
-	}
-	errc := make(chan error, 1)
-	go func() {
-		if err := r.srv.Serve(r.lis); !errors.Is(err, http.ErrServerClosed) {
-			errc <- err
-		}
-	}()
-	select {
-	case <-ctx.Done():
-		return nil
-	case err := <-errc:
-		return fmt.Errorf("Datadog receiver: %w", err)
-	}
-}
-
-func (r *Receiver) stopping(error) error {
-	if r.srv == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return r.srv.Shutdown(ctx)
 }
 
 // version is an intake endpoint's version, and the protocol label of the metrics.

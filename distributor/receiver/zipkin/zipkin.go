@@ -7,16 +7,12 @@
 package zipkin
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
-	"time"
 
-	"github.com/grafana/dskit/services"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
@@ -26,16 +22,13 @@ import (
 
 // Receiver is the Zipkin receiver, a dskit service owning its listener.
 type Receiver struct {
-	services.Service
+	*receiver.HTTPServer
 
 	cfg          Config
 	multitenancy bool
 	pusher       receiver.Pusher
 	logger       *slog.Logger
 	metrics      receiver.Metrics
-
-	lis net.Listener
-	srv *http.Server
 }
 
 // New makes a Zipkin receiver pushing through pusher.
@@ -50,57 +43,8 @@ func New(cfg Config, multitenancy bool, pusher receiver.Pusher, logger *slog.Log
 		logger:       logger.With("component", "receiver-zipkin"),
 		metrics:      receiver.NewMetrics(reg, "zipkin"),
 	}
-	r.Service = services.NewBasicService(r.starting, r.running, r.stopping)
+	r.HTTPServer = receiver.NewHTTPServer("Zipkin", cfg.Endpoint, r.Handler(), r.logger)
 	return r, nil
-}
-
-// Addr is the bound address once started, nil if the receiver is off.
-func (r *Receiver) Addr() net.Addr {
-	if r.lis == nil {
-		return nil
-	}
-	return r.lis.Addr()
-}
-
-func (r *Receiver) starting(context.Context) error {
-	if r.cfg.Endpoint == "" {
-		return nil
-	}
-	var err error
-	if r.lis, err = net.Listen("tcp", r.cfg.Endpoint); err != nil {
-		return fmt.Errorf("Zipkin listen: %w", err)
-	}
-	r.srv = &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute}
-	r.logger.Info("listening", "addr", r.lis.Addr().String())
-	return nil
-}
-
-func (r *Receiver) running(ctx context.Context) error {
-	if r.srv == nil {
-		<-ctx.Done()
-		return nil
-	}
-	errc := make(chan error, 1)
-	go func() {
-		if err := r.srv.Serve(r.lis); !errors.Is(err, http.ErrServerClosed) {
-			errc <- err
-		}
-	}()
-	select {
-	case <-ctx.Done():
-		return nil
-	case err := <-errc:
-		return fmt.Errorf("Zipkin receiver: %w", err)
-	}
-}
-
-func (r *Receiver) stopping(error) error {
-	if r.srv == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return r.srv.Shutdown(ctx)
 }
 
 // Handler serves Zipkin's collector API.
