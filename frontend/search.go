@@ -238,14 +238,20 @@ func (f *Frontend) parseTags(r *http.Request) (string, *vivacepb.TagsJob, error)
 	return tenant, job, nil
 }
 
+// tagsFor runs the tag request r: the four tag endpoints differ only in
+// how they write the answer.
+func (f *Frontend) tagsFor(r *http.Request) (*vivacepb.TagsResult, error) {
+	tenant, job, err := f.parseTags(r)
+	if err != nil {
+		return nil, err
+	}
+	return f.Tags(r.Context(), tenant, job)
+}
+
 // searchTags answers GET /api/search/tags: the attribute names of every
 // scope, in one list.
 func (f *Frontend) searchTags(w http.ResponseWriter, r *http.Request) error {
-	tenant, job, err := f.parseTags(r)
-	if err != nil {
-		return err
-	}
-	res, err := f.Tags(r.Context(), tenant, job)
+	res, err := f.tagsFor(r)
 	if err != nil {
 		return err
 	}
@@ -262,11 +268,7 @@ func (f *Frontend) searchTags(w http.ResponseWriter, r *http.Request) error {
 
 // searchTagsV2 answers GET /api/v2/search/tags: names by scope.
 func (f *Frontend) searchTagsV2(w http.ResponseWriter, r *http.Request) error {
-	tenant, job, err := f.parseTags(r)
-	if err != nil {
-		return err
-	}
-	res, err := f.Tags(r.Context(), tenant, job)
+	res, err := f.tagsFor(r)
 	if err != nil {
 		return err
 	}
@@ -275,11 +277,7 @@ func (f *Frontend) searchTagsV2(w http.ResponseWriter, r *http.Request) error {
 
 // searchTagValues answers GET /api/search/tag/<tag>/values: the values as text.
 func (f *Frontend) searchTagValues(w http.ResponseWriter, r *http.Request) error {
-	tenant, job, err := f.parseTags(r)
-	if err != nil {
-		return err
-	}
-	res, err := f.Tags(r.Context(), tenant, job)
+	res, err := f.tagsFor(r)
 	if err != nil {
 		return err
 	}
@@ -294,11 +292,7 @@ func (f *Frontend) searchTagValues(w http.ResponseWriter, r *http.Request) error
 
 // searchTagValuesV2 answers GET /api/v2/search/tag/<tag>/values: typed values.
 func (f *Frontend) searchTagValuesV2(w http.ResponseWriter, r *http.Request) error {
-	tenant, job, err := f.parseTags(r)
-	if err != nil {
-		return err
-	}
-	res, err := f.Tags(r.Context(), tenant, job)
+	res, err := f.tagsFor(r)
 	if err != nil {
 		return err
 	}
