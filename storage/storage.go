@@ -12,6 +12,11 @@ import (
 // ErrNotFound is returned (wrapped) by Get and GetRange for a missing key.
 var ErrNotFound = errors.New("object not found")
 
+// ErrOutOfRange is returned (wrapped) by GetRange for a range that starts at
+// or past the end of the object: the object is shorter than its reader
+// believed, which a network failure cannot cause.
+var ErrOutOfRange = errors.New("range starts past the end of the object")
+
 // Bucket is an object store. Keys are slash-separated paths without a leading
 // slash. Implementations must be safe for concurrent use.
 type Bucket interface {
@@ -20,7 +25,9 @@ type Bucket interface {
 	Put(ctx context.Context, key string, r io.Reader, size int64) error
 	// Get opens the whole object at key.
 	Get(ctx context.Context, key string) (io.ReadCloser, error)
-	// GetRange opens length bytes of the object at key from offset off.
+	// GetRange opens length bytes of the object at key from offset off. A
+	// range running past the end is cut short; one starting at or past the
+	// end fails with ErrOutOfRange.
 	GetRange(ctx context.Context, key string, off, length int64) (io.ReadCloser, error)
 	// List returns the names directly under dir ("" or ending in "/"), sorted:
 	// objects as their full key, sub-folders as their full prefix ending in "/".

@@ -236,9 +236,11 @@ func (s *Segment) Close() error {
 }
 
 // Replay opens an existing segment and calls fn for every trace of every
-// intact record, in order. It stops at the first damaged record (a write torn
-// by a crash leaves one at the tail) and reports it in the returned error
-// alongside the segment, which stays usable for reading what was intact.
+// intact record, in order. A damaged record (a write torn by a crash leaves
+// one at the tail; a disk may flip bits anywhere) is skipped: replay resumes
+// at the next intact record, if any, so that one bad record costs only its
+// own traces. Each damaged stretch is reported in the returned error, which
+// comes alongside the segment, usable for reading what was intact.
 func Replay(dir string, seq int, fn func(tenant string, id model.TraceID, ref Ref)) (*Segment, error) {
 	path := segmentPath(dir, seq)
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
@@ -259,36 +261,100 @@ func Replay(dir string, seq int, fn func(tenant string, id model.TraceID, ref Re
 		return nil, fmt.Errorf("%w: segment %d has no valid header", ErrCorrupt, seq)
 	}
 	copy(s.ID[:], hdr[len(magic):])
-	s.size = int64(headerSize)
-	var lenCRC [8]byte
+	pos := int64(headerSize) // of the next record
+	s.size = pos
+	var damage []error
 	var payload []byte
-	for {
-		if _, err := io.ReadFull(r, lenCRC[:]); err != nil {
-			if errors.Is(err, io.EOF) {
-				return s, nil
-			}
-			return s, fmt.Errorf("%w: segment %d at %d: torn record header", ErrCorrupt, seq, s.size)
+	for pos < fileSize {
+		var rec int64 // length of the record at pos, 0 if damaged
+		rec, payload, err = readRecord(r, payload, pos, fileSize)
+		if err == nil {
+			err = parsePayload(payload, pos+8, fn)
 		}
-		size := binary.LittleEndian.Uint32(lenCRC[:4])
-		if size > maxRecord {
-			return s, fmt.Errorf("%w: segment %d at %d: length %d", ErrCorrupt, seq, s.size, size)
+		if err == nil {
+			pos += rec
+			s.size = pos
+			continue
 		}
-		if int64(size) > fileSize-s.size-8 {
-			// Checked before allocating: a corrupt length must not cost its size in memory.
-			return s, fmt.Errorf("%w: segment %d at %d: torn record (length %d, %d bytes left)", ErrCorrupt, seq, s.size, size, fileSize-s.size-8)
+		next, found := resync(f, pos, fileSize)
+		if !found {
+			damage = append(damage, fmt.Errorf("%w: segment %d at %d: %v (and no intact record after it)", ErrCorrupt, seq, pos, err))
+			break
 		}
-		payload = slices.Grow(payload[:0], int(size))[:size]
-		if _, err := io.ReadFull(r, payload); err != nil {
-			return s, fmt.Errorf("%w: segment %d at %d: torn record", ErrCorrupt, seq, s.size)
+		damage = append(damage, fmt.Errorf("%w: segment %d at %d: %v (skipped %d bytes)", ErrCorrupt, seq, pos, err, next-pos))
+		if _, err := f.Seek(next, io.SeekStart); err != nil {
+			return s, errors.Join(append(damage, err)...)
 		}
-		if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(lenCRC[4:]) {
-			return s, fmt.Errorf("%w: segment %d at %d: checksum mismatch", ErrCorrupt, seq, s.size)
-		}
-		if err := parsePayload(payload, s.size+8, fn); err != nil {
-			return s, fmt.Errorf("%w: segment %d at %d: %v", ErrCorrupt, seq, s.size, err)
-		}
-		s.size += 8 + int64(size)
+		r.Reset(f)
+		pos = next
 	}
+	return s, errors.Join(damage...)
+}
+
+// readRecord reads the record at pos from r into payload and returns its
+// length with its header, or what is wrong with it.
+func readRecord(r io.Reader, payload []byte, pos, fileSize int64) (int64, []byte, error) {
+	var lenCRC [8]byte
+	if _, err := io.ReadFull(r, lenCRC[:]); err != nil {
+		return 0, payload, errors.New("torn record header")
+	}
+	size := binary.LittleEndian.Uint32(lenCRC[:4])
+	if size > maxRecord {
+		return 0, payload, fmt.Errorf("length %d", size)
+	}
+	if int64(size) > fileSize-pos-8 {
+		// Checked before allocating: a corrupt length must not cost its size in memory.
+		return 0, payload, fmt.Errorf("torn record (length %d, %d bytes left)", size, fileSize-pos-8)
+	}
+	payload = slices.Grow(payload[:0], int(size))[:size]
+	if _, err := io.ReadFull(r, payload); err != nil {
+		return 0, payload, errors.New("torn record")
+	}
+	if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(lenCRC[4:]) {
+		return 0, payload, errors.New("checksum mismatch")
+	}
+	return 8 + int64(size), payload, nil
+}
+
+// resync finds the first intact record after the damaged one at pos. Its
+// own length field is tried first (a flipped payload bit leaves it right);
+// then every offset, cheaply ruled out by the payload's tenant header before
+// the checksum is computed.
+func resync(f *os.File, pos, fileSize int64) (int64, bool) {
+	var lenCRC [8]byte
+	if _, err := f.ReadAt(lenCRC[:], pos); err == nil {
+		if next := pos + 8 + int64(binary.LittleEndian.Uint32(lenCRC[:4])); next < fileSize && recordAt(f, next, fileSize) {
+			return next, true
+		}
+	}
+	const window = 1 << 20
+	buf := make([]byte, window+8+2+maxTenantLen)
+	for base := pos + 1; base+8 < fileSize; base += window {
+		n, _ := f.ReadAt(buf[:min(int64(len(buf)), fileSize-base)], base)
+		for i := 0; i < window && i+8+2 <= n; i++ {
+			size := int64(binary.LittleEndian.Uint32(buf[i:]))
+			if size < 2+4 || size > fileSize-base-int64(i)-8 {
+				continue
+			}
+			if tl := int(binary.LittleEndian.Uint16(buf[i+8:])); tl > maxTenantLen {
+				continue
+			}
+			if recordAt(f, base+int64(i), fileSize) {
+				return base + int64(i), true
+			}
+		}
+	}
+	return 0, false
+}
+
+// maxTenantLen is the longest tenant ID (dskit's limit).
+const maxTenantLen = 150
+
+// recordAt tells whether an intact, well-formed record starts at off.
+func recordAt(f *os.File, off, fileSize int64) bool {
+	r := bufio.NewReaderSize(io.NewSectionReader(f, off, fileSize-off), 64<<10)
+	_, payload, err := readRecord(r, nil, off, fileSize)
+	return err == nil && parsePayload(payload, off+8, func(string, model.TraceID, Ref) {}) == nil
 }
 
 func parsePayload(p []byte, base int64, fn func(string, model.TraceID, Ref)) error {

@@ -388,6 +388,8 @@ func rawPayload(tenant string, count uint32, traces ...[]byte) []byte {
 	return b
 }
 
+// TestReplayCorruption: a damaged record is skipped, and replay resumes at
+// the next intact one.
 func TestReplayCorruption(t *testing.T) {
 	rng := rand.New(rand.NewPCG(6, 6))
 	srcDir := t.TempDir()
@@ -401,28 +403,28 @@ func TestReplayCorruption(t *testing.T) {
 	tests := []struct {
 		name   string
 		damage func(b []byte) []byte
-		intact int
+		kept   []record // what replays: all but the damaged record
 		msg    string
 	}{
 		{
 			name:   "flipped payload byte",
 			damage: func(b []byte) []byte { b[recStart+8+2] ^= 0x40; return b },
-			intact: k, msg: "checksum mismatch",
+			kept:   without(records, k), msg: "checksum mismatch",
 		},
 		{
 			name:   "flipped last byte of the record",
 			damage: func(b []byte) []byte { b[records[k].end-1] ^= 0x01; return b },
-			intact: k, msg: "checksum mismatch",
+			kept:   without(records, k), msg: "checksum mismatch",
 		},
 		{
 			name:   "flipped checksum byte",
 			damage: func(b []byte) []byte { b[recStart+5] ^= 0x01; return b },
-			intact: k, msg: "checksum mismatch",
+			kept:   without(records, k), msg: "checksum mismatch",
 		},
 		{
 			name:   "shorter length",
 			damage: func(b []byte) []byte { b[recStart]--; return b },
-			intact: k, msg: "checksum mismatch",
+			kept:   without(records, k), msg: "checksum mismatch",
 		},
 		{
 			name: "length past the end of the file",
@@ -430,7 +432,7 @@ func TestReplayCorruption(t *testing.T) {
 				binary.LittleEndian.PutUint32(b[recStart:], uint32(len(b)))
 				return b
 			},
-			intact: k, msg: "torn record",
+			kept: without(records, k), msg: "torn record",
 		},
 		{
 			name: "length over the record limit",
@@ -438,22 +440,22 @@ func TestReplayCorruption(t *testing.T) {
 				binary.LittleEndian.PutUint32(b[recStart:], 0xffffffff)
 				return b
 			},
-			intact: k, msg: "length",
+			kept: without(records, k), msg: "length",
 		},
 		{
 			name:   "zero-filled tail",
 			damage: func(b []byte) []byte { return append(b[:records[len(records)-1].end], make([]byte, 4096)...) },
-			intact: len(records), msg: "short payload",
+			kept:   records, msg: "short payload",
 		},
 		{
 			name:   "valid checksum, trailing bytes in the payload",
 			damage: func(b []byte) []byte { return append(b, rawRecord(append(rawPayload("t", 1, []byte("abc")), 0))...) },
-			intact: len(records), msg: "trailing bytes",
+			kept:   records, msg: "trailing bytes",
 		},
 		{
 			name:   "valid checksum, more traces than the payload holds",
 			damage: func(b []byte) []byte { return append(b, rawRecord(rawPayload("t", 2, []byte("abc")))...) },
-			intact: len(records), msg: "short trace header",
+			kept:   records, msg: "short trace header",
 		},
 		{
 			name: "valid checksum, trace longer than the payload",
@@ -462,12 +464,12 @@ func TestReplayCorruption(t *testing.T) {
 				binary.LittleEndian.PutUint32(p[len(p)-7:], 4)
 				return append(b, rawRecord(p)...)
 			},
-			intact: len(records), msg: "short trace",
+			kept: records, msg: "short trace",
 		},
 		{
 			name:   "valid checksum, tenant longer than the payload",
 			damage: func(b []byte) []byte { return append(b, rawRecord([]byte{0xff, 0x00, 'a'})...) },
-			intact: len(records), msg: "short tenant",
+			kept:   records, msg: "short tenant",
 		},
 	}
 	for _, tt := range tests {
@@ -479,10 +481,15 @@ func TestReplayCorruption(t *testing.T) {
 			require.NotNil(t, seg)
 			require.ErrorIs(t, err, wal.ErrCorrupt)
 			require.ErrorContains(t, err, tt.msg)
-			require.Equal(t, entries(records[:tt.intact]), got, "records before the damage are kept, none after")
-			requireReadBack(t, seg, records[:tt.intact])
+			require.Equal(t, entries(tt.kept), got, "records before and after the damage are kept")
+			requireReadBack(t, seg, tt.kept)
 		})
 	}
+}
+
+// without is records but the k-th.
+func without(records []record, k int) []record {
+	return append(records[:k:k], records[k+1:]...)
 }
 
 // TestReplayValidRawRecord pins the documented record format: a record built

@@ -94,8 +94,11 @@ func (b *memBucket) GetRange(ctx context.Context, key string, off, length int64)
 	if err != nil {
 		return nil, err
 	}
-	if off < 0 || length <= 0 || off >= int64(len(data)) {
+	if off < 0 || length <= 0 {
 		return nil, fmt.Errorf("get %s bytes %d+%d of %d", key, off, length, len(data))
+	}
+	if off >= int64(len(data)) {
+		return nil, fmt.Errorf("get %s bytes %d+%d of %d: %w", key, off, length, len(data), storage.ErrOutOfRange)
 	}
 	end := min(off+length, int64(len(data)))
 	return io.NopCloser(bytes.NewReader(data[off:end])), nil

@@ -2,6 +2,7 @@ package block
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -267,14 +268,28 @@ func (r *Reader) getRange(ctx context.Context, key string, off, length int64) ([
 	return b, r.readRange(ctx, key, off, b)
 }
 
-// readRange fills b with the object's bytes from off.
+// readRange fills b with the object's bytes from off. An object that ends
+// before off+len(b) is ErrCorrupt: meta.json promised more.
 func (r *Reader) readRange(ctx context.Context, key string, off int64, b []byte) error {
 	rc, err := r.bkt.GetRange(ctx, key, off, int64(len(b)))
+	if errors.Is(err, storage.ErrOutOfRange) {
+		return fmt.Errorf("%w: %s ends before byte %d: %v", ErrCorrupt, key, off, err)
+	}
 	if err != nil {
 		return fmt.Errorf("get %s bytes %d+%d: %w", key, off, len(b), err)
 	}
 	defer rc.Close()
-	if _, err := io.ReadFull(rc, b); err != nil {
+	n, err := io.ReadFull(rc, b)
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		// A short body is a short object, or a connection cut mid-body:
+		// only the store can tell which.
+		if probe, perr := r.bkt.GetRange(ctx, key, off+int64(n), 1); errors.Is(perr, storage.ErrOutOfRange) {
+			return fmt.Errorf("%w: %s ends at byte %d, before %d", ErrCorrupt, key, off+int64(n), off+int64(len(b)))
+		} else if perr == nil {
+			_ = probe.Close()
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("get %s bytes %d+%d: %w", key, off, len(b), err)
 	}
 	return nil

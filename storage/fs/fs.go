@@ -147,7 +147,7 @@ func (b *Bucket) GetRange(ctx context.Context, key string, off, length int64) (i
 	}
 	if off >= size {
 		_ = f.Close()
-		return nil, fmt.Errorf("get range %s: offset %d not before the end %d", key, off, size)
+		return nil, fmt.Errorf("get range %s: %w: offset %d, size %d", key, storage.ErrOutOfRange, off, size)
 	}
 	return &sectionReadCloser{SectionReader: io.NewSectionReader(f, off, length), f: f}, nil
 }

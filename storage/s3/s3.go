@@ -156,8 +156,11 @@ func (b *Bucket) get(ctx context.Context, key string, opts minio.GetObjectOption
 	body, _, _, err := b.core.GetObject(ctx, b.cfg.Bucket, key, opts)
 	if err != nil {
 		cancel()
-		if minio.ToErrorResponse(err).Code == minio.NoSuchKey {
+		switch minio.ToErrorResponse(err).Code {
+		case minio.NoSuchKey:
 			return nil, fmt.Errorf("%w: %w", storage.ErrNotFound, err)
+		case "InvalidRange":
+			return nil, fmt.Errorf("%w: %w", storage.ErrOutOfRange, err)
 		}
 		return nil, err
 	}

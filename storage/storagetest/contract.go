@@ -167,6 +167,7 @@ func testInvalidRange(t *testing.T, b storage.Bucket) {
 			}
 			require.Error(t, err)
 			require.NotErrorIs(t, err, storage.ErrNotFound)
+			require.Equal(t, tc.off >= 100, errors.Is(err, storage.ErrOutOfRange), "%v", err)
 		})
 	}
 }
