@@ -30,20 +30,24 @@ import (
 type Compactor struct {
 	services.Service
 
-	cfg      CompactionConfig
-	bkt      storage.Bucket
-	list     *blocklist.List
-	owns     func(key string) bool
-	blockCfg block.WriterConfig
-	tempDir  string
-	logger   *slog.Logger
-	metrics  *metrics
-	now      func() time.Time // the clock; tests move it
+	cfg       CompactionConfig
+	bkt       storage.Bucket
+	list      *blocklist.List
+	owns      func(key string) bool
+	retention func(tenant string) time.Duration
+	blockCfg  block.WriterConfig
+	tempDir   string
+	logger    *slog.Logger
+	metrics   *metrics
+	now       func() time.Time // the clock; tests move it
 
-	mu sync.Mutex // one cycle at a time; guards marked and exported
+	mu sync.Mutex // one cycle at a time; guards marked, corrupt and exported
 	// marked holds, per tenant, the blocks this compactor marked compacted
 	// that the block list may still show until its next poll.
 	marked map[string]map[string]bool
+	// corrupt holds, per tenant, the listed blocks found corrupt, which no
+	// plan includes any more. They are not deleted: an operator decides.
+	corrupt map[string]map[string]bool
 	// exported holds the tenants whose block gauges this compactor sets.
 	exported map[string]bool
 }
@@ -52,27 +56,43 @@ type Compactor struct {
 // service of its own, started before the compactor). owns tells
 // whether this instance runs the job or tenant retention with the given key
 // (the app asks the ring; two compactors must never both own a key).
+// retention gives a tenant's block_retention (the per-tenant override); a
+// nil func, or a result of 0 or less, means the configured block_retention.
 // blockCfg is how new blocks are written; their data.parquet is built under
 // tempDir (os.TempDir() if empty).
-func New(cfg Config, bkt storage.Bucket, list *blocklist.List, owns func(key string) bool, blockCfg block.WriterConfig, tempDir string, logger *slog.Logger, reg prometheus.Registerer) (*Compactor, error) {
+func New(cfg Config, bkt storage.Bucket, list *blocklist.List, owns func(key string) bool, retention func(tenant string) time.Duration,
+	blockCfg block.WriterConfig, tempDir string, logger *slog.Logger, reg prometheus.Registerer,
+) (*Compactor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	c := &Compactor{
-		cfg:      cfg.Compaction,
-		bkt:      bkt,
-		list:     list,
-		owns:     owns,
-		blockCfg: blockCfg,
-		tempDir:  tempDir,
-		logger:   logger.With("component", "compactor"),
-		metrics:  newMetrics(reg),
-		now:      time.Now,
-		marked:   map[string]map[string]bool{},
-		exported: map[string]bool{},
+		cfg:       cfg.Compaction,
+		bkt:       bkt,
+		list:      list,
+		owns:      owns,
+		retention: retention,
+		blockCfg:  blockCfg,
+		tempDir:   tempDir,
+		logger:    logger.With("component", "compactor"),
+		metrics:   newMetrics(reg),
+		now:       time.Now,
+		marked:    map[string]map[string]bool{},
+		corrupt:   map[string]map[string]bool{},
+		exported:  map[string]bool{},
 	}
 	c.Service = services.NewTimerService(c.cfg.CompactionCycle, nil, c.iterate, nil)
 	return c, nil
+}
+
+// blockRetention is the tenant's block_retention.
+func (c *Compactor) blockRetention(tenant string) time.Duration {
+	if c.retention != nil {
+		if d := c.retention(tenant); d > 0 {
+			return d
+		}
+	}
+	return c.cfg.BlockRetention
 }
 
 func (c *Compactor) iterate(ctx context.Context) error {
@@ -119,38 +139,70 @@ func (c *Compactor) Cycle(ctx context.Context) error {
 }
 
 // compactTenant runs the tenant's jobs this compactor owns, one at a time.
+// A job that finds one of its blocks corrupt leaves the block out from then
+// on, and the blocks of its group are planned again without it.
 func (c *Compactor) compactTenant(ctx context.Context, tenant string, now time.Time) error {
+	cfg := c.cfg
+	cfg.BlockRetention = c.blockRetention(tenant)
+	var (
+		errs  []error
+		again map[string]bool // the groups to plan again; nil: all
+	)
+	for {
+		found := map[string]bool{} // groups with a block found corrupt
+		for _, j := range plan(cfg, tenant, c.live(tenant), now) {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if !c.owns(j.key) || (again != nil && !again[j.key]) {
+				continue
+			}
+			err := c.compact(ctx, j)
+			if err == nil {
+				continue
+			}
+			if m := c.corruptSource(ctx, err); m != nil {
+				c.markCorrupt(m, err)
+				found[j.key] = true
+				continue
+			}
+			c.metrics.compactionErrors.WithLabelValues(tenant).Inc()
+			errs = append(errs, fmt.Errorf("compact %s: %w", j.key, err))
+		}
+		if len(found) == 0 {
+			return errors.Join(errs...)
+		}
+		again = found // each round leaves out one more block at least: it ends
+	}
+}
+
+// live returns the tenant's listed blocks that are neither marked compacted
+// by this compactor nor corrupt, and forgets the marked and corrupt blocks
+// the block list no longer shows.
+func (c *Compactor) live(tenant string) []*block.Meta {
 	metas := c.list.Metas(tenant)
 	listed := make(map[string]bool, len(metas))
 	for _, m := range metas {
 		listed[m.BlockID] = true
 	}
-	marked := c.marked[tenant]
+	marked, corrupt := c.marked[tenant], c.corrupt[tenant]
 	for id := range marked {
 		if !listed[id] {
 			delete(marked, id) // the list has caught up
 		}
 	}
+	for id := range corrupt {
+		if !listed[id] {
+			delete(corrupt, id) // deleted, by an operator or retention
+		}
+	}
 	var live []*block.Meta
 	for _, m := range metas {
-		if !marked[m.BlockID] {
+		if !marked[m.BlockID] && !corrupt[m.BlockID] {
 			live = append(live, m)
 		}
 	}
-	var errs []error
-	for _, j := range plan(c.cfg, tenant, live, now) {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if !c.owns(j.key) {
-			continue
-		}
-		if err := c.compact(ctx, j); err != nil {
-			c.metrics.compactionErrors.WithLabelValues(tenant).Inc()
-			errs = append(errs, fmt.Errorf("compact %s: %w", j.key, err))
-		}
-	}
-	return errors.Join(errs...)
+	return live
 }
 
 // compact runs one job: merge its blocks into a new block, then, only once

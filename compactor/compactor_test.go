@@ -381,7 +381,7 @@ func TestService(t *testing.T) {
 	list := blocklist.New(bkt, 10*time.Millisecond, discard, reg)
 	cfg := defaultConfig(t)
 	cfg.Compaction.CompactionCycle = 10 * time.Millisecond
-	c, err := New(cfg, bkt, list, ownsAll, block.WriterConfig{}, t.TempDir(), discard, reg)
+	c, err := New(cfg, bkt, list, ownsAll, nil, block.WriterConfig{}, t.TempDir(), discard, reg)
 	require.NoError(t, err)
 	c.now = newClock(modeltest.BaseTime.Add(time.Hour)).now
 	require.NoError(t, services.StartAndAwaitRunning(ctx, list))

@@ -32,9 +32,7 @@ import (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if benchInput.dir != "" {
-		_ = os.RemoveAll(benchInput.dir)
-	}
+	removeBenchInputs()
 	if code == 0 {
 		// minio-go keeps idle connections of its transport open.
 		err := goleak.Find(
@@ -127,7 +125,7 @@ func newCompactor(t testing.TB, bkt storage.Bucket, owns func(string) bool, clk 
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
 	list := blocklist.New(bkt, time.Hour, discard, reg)
-	c, err := New(defaultConfig(t), bkt, list, owns, block.WriterConfig{RowGroupSpans: 100}, t.TempDir(), discard, reg)
+	c, err := New(defaultConfig(t), bkt, list, owns, nil, block.WriterConfig{RowGroupSpans: 100}, t.TempDir(), discard, reg)
 	require.NoError(t, err)
 	c.now = clk.now
 	return c, list

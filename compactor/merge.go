@@ -2,11 +2,11 @@ package compactor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
 	"github.com/google/uuid"
-	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/vivace-dev/vivace/internal/model"
 	"github.com/vivace-dev/vivace/storage/block"
@@ -19,10 +19,15 @@ type mergeStats struct {
 
 // merge writes the traces of blocks, all of one tenant, into one new block
 // one level above the highest of theirs. It streams: each source is read in
-// trace-ID order, one row group at a time, by its own goroutine (decoding is
-// most of the work), and a trace is combined from the sources holding it
-// (dropping duplicate spans) and written before the next is taken. Memory
-// holds about a row group per source and the writer's.
+// trace-ID order, one row group at a time, by its own goroutine, and a trace
+// is combined from the sources holding it (dropping duplicate spans) and
+// written before the next is taken. Traces are copied as their rows, never
+// decoded into OTLP (that was most of the work of a merge), and the rows of
+// a source that gives none (a replica of spans an earlier source holds) are
+// mostly not even read. Memory holds about a row group per source and the
+// writer's.
+//
+// An error reading a source is a *sourceError naming the block.
 func (c *Compactor) merge(ctx context.Context, tenant string, blocks []*block.Meta) (*block.Meta, mergeStats, error) {
 	var st mergeStats
 	level := 0
@@ -47,35 +52,40 @@ func (c *Compactor) merge(ctx context.Context, tenant string, blocks []*block.Me
 			return nil, st, err
 		}
 	}
-	parts := make([]*tracev1.TracesData, 0, len(srcs))
+	parts := make([]*block.TraceRows, 0, len(srcs))
+	from := make([]*source, 0, len(srcs)) // the source of each part
 	for {
 		var (
 			id    model.TraceID
 			found bool
 		)
 		for _, s := range srcs {
-			if s.ok && (!found || s.id.Compare(id) < 0) {
-				id, found = s.id, true
+			if s.ok && (!found || s.tr.ID().Compare(id) < 0) {
+				id, found = s.tr.ID(), true
 			}
 		}
 		if !found {
 			break
 		}
-		parts = parts[:0]
+		parts, from = parts[:0], from[:0]
 		for _, s := range srcs {
-			if s.ok && s.id == id {
-				parts = append(parts, s.td)
-				st.spansIn += int64(model.SpanCount(s.td))
+			if s.ok && s.tr.ID() == id {
+				parts, from = append(parts, s.tr), append(from, s)
+				st.spansIn += int64(s.tr.Len())
 				if err := s.advance(); err != nil {
 					return nil, st, err
 				}
 			}
 		}
-		td := model.Combine(parts...)
-		st.spansOut += int64(model.SpanCount(td))
-		if err := w.Add(id, td); err != nil {
+		n, err := w.AddRows(parts...)
+		var pe *block.PartError
+		switch {
+		case errors.As(err, &pe): // reading the rows a part gives
+			return nil, st, &sourceError{meta: from[pe.Part].meta, err: pe.Err}
+		case err != nil:
 			return nil, st, fmt.Errorf("write trace %s: %w", id, err)
 		}
+		st.spansOut += int64(n)
 	}
 	// A source whose reading was cancelled ends early, without an error.
 	if err := ctx.Err(); err != nil {
@@ -85,18 +95,26 @@ func (c *Compactor) merge(ctx context.Context, tenant string, blocks []*block.Me
 	return meta, st, err
 }
 
+// sourceError is the error that ended the reading of a source block.
+type sourceError struct {
+	meta *block.Meta
+	err  error
+}
+
+func (e *sourceError) Error() string { return fmt.Sprintf("read block %s: %v", e.meta.BlockID, e.err) }
+func (e *sourceError) Unwrap() error { return e.err }
+
 // source is one block being merged, and its next trace.
 type source struct {
-	ch <-chan trace
-	id model.TraceID
-	td *tracev1.TracesData
-	ok bool // id and td hold a trace
+	meta *block.Meta
+	ch   <-chan trace
+	tr   *block.TraceRows
+	ok   bool // tr holds a trace
 }
 
 // trace is a block's next trace, or the error that ended its reading.
 type trace struct {
-	id  model.TraceID
-	td  *tracev1.TracesData
+	tr  *block.TraceRows
 	err error
 }
 
@@ -116,14 +134,24 @@ func read(ctx context.Context, wg *sync.WaitGroup, r *block.Reader) *source {
 				return ctx.Err()
 			}
 		}
-		err := r.Iterate(ctx, func(id model.TraceID, td *tracev1.TracesData) error {
-			return send(trace{id: id, td: td})
-		})
-		if err != nil {
-			_ = send(trace{err: err})
+		err := func() (err error) {
+			defer func() {
+				// The block package turns what it decodes badly into
+				// ErrCorrupt; this is the last line, so that a block
+				// nobody foresaw cannot take the process down.
+				if p := recover(); p != nil {
+					err = fmt.Errorf("%w: panic: %v", block.ErrCorrupt, p)
+				}
+			}()
+			return r.IterateRows(ctx, func(tr *block.TraceRows) error {
+				return send(trace{tr: tr})
+			})
+		}()
+		if err != nil && ctx.Err() == nil {
+			_ = send(trace{err: &sourceError{meta: r.Meta(), err: err}})
 		}
 	})
-	return &source{ch: ch}
+	return &source{meta: r.Meta(), ch: ch}
 }
 
 // advance takes the source's next trace, if there is one.
@@ -132,6 +160,6 @@ func (s *source) advance() error {
 	if t.err != nil {
 		return t.err
 	}
-	s.id, s.td, s.ok = t.id, t.td, ok
+	s.tr, s.ok = t.tr, ok
 	return nil
 }

@@ -18,6 +18,7 @@ type metrics struct {
 	spansDeduplicated *prometheus.CounterVec
 	retentionDeleted  *prometheus.CounterVec
 	compactedDeleted  *prometheus.CounterVec
+	corruptBlocks     *prometheus.CounterVec
 	cycleSeconds      prometheus.Histogram
 	// What the block list holds, by tenant and compaction level.
 	blocks     *prometheus.GaugeVec
@@ -38,6 +39,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		spansDeduplicated: f.NewCounterVec(prometheus.CounterOpts{Name: "vivace_compactor_spans_deduplicated_total", Help: "Duplicate spans dropped by compaction (spans read minus spans written)."}, tenant),
 		retentionDeleted:  f.NewCounterVec(prometheus.CounterOpts{Name: "vivace_compactor_retention_deleted_blocks_total", Help: "Blocks deleted because their newest span is past retention."}, tenant),
 		compactedDeleted:  f.NewCounterVec(prometheus.CounterOpts{Name: "vivace_compactor_compacted_blocks_deleted_total", Help: "Compacted blocks deleted after their grace period."}, tenant),
+		corruptBlocks:     f.NewCounterVec(prometheus.CounterOpts{Name: "vivace_compactor_corrupt_blocks_total", Help: "Blocks found corrupt while compacting them, and left out of compaction since (until a restart)."}, tenant),
 		cycleSeconds:      f.NewHistogram(prometheus.HistogramOpts{Name: "vivace_compactor_cycle_duration_seconds", Help: "Time of one compaction cycle.", Buckets: prometheus.ExponentialBuckets(0.1, 4, 10)}),
 		blocks:            f.NewGaugeVec(prometheus.GaugeOpts{Name: "vivace_compactor_blocks", Help: "Blocks in the block list, by tenant and compaction level; exported by the compactor that owns the tenant's retention."}, level),
 		blockBytes:        f.NewGaugeVec(prometheus.GaugeOpts{Name: "vivace_compactor_block_bytes", Help: "Bytes of data.parquet of the blocks in the block list, by tenant and compaction level."}, level),

@@ -10,12 +10,12 @@ import (
 	"github.com/vivace-dev/vivace/storage"
 )
 
-// retain deletes the tenant's blocks whose newest span is older than
-// block_retention, and its compacted blocks marked longer ago than
+// retain deletes the tenant's blocks whose newest span is older than the
+// tenant's block_retention, and its compacted blocks marked longer ago than
 // compacted_block_retention. Nothing younger is touched.
 func (c *Compactor) retain(ctx context.Context, tenant string, now time.Time) error {
 	var errs []error
-	cutoff := now.Add(-c.cfg.BlockRetention)
+	cutoff := now.Add(-c.blockRetention(tenant))
 	for _, m := range c.list.Metas(tenant) {
 		if !m.EndTime.Before(cutoff) {
 			continue

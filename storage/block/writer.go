@@ -21,12 +21,12 @@ import (
 	"github.com/vivace-dev/vivace/storage"
 )
 
-// Writer writes one block: Add (or AddEncoded) traces in ascending ID order,
-// then Finish uploads it, or Abort drops it. data.parquet is written to a
-// temporary file as traces come; a Writer holds in memory only the row group
-// being built, 8 bytes per trace for the bloom filter and, after AddEncoded,
-// up to 16 MiB of resources and scopes it has seen. A Writer is not safe for
-// concurrent use.
+// Writer writes one block: Add (or AddEncoded, or AddRows) traces in
+// ascending ID order, then Finish uploads it, or Abort drops it. data.parquet
+// is written to a temporary file as traces come; a Writer holds in memory
+// only the row group being built, 8 bytes per trace for the bloom filter and,
+// after AddEncoded, up to 16 MiB of resources and scopes it has seen. A
+// Writer is not safe for concurrent use.
 type Writer struct {
 	cfg     WriterConfig
 	tenant  string
@@ -37,6 +37,7 @@ type Writer struct {
 
 	rows    rows
 	enc     encodedTrace  // AddEncoded's scratch and canonical cache
+	comb    rowCombiner   // AddRows' scratch
 	rgMin   model.TraceID // first trace of the row group being built
 	rgSpans int
 
@@ -499,5 +500,6 @@ func (w *Writer) Abort() {
 	}
 	w.rows = rows{}
 	w.enc = encodedTrace{}
+	w.comb = rowCombiner{}
 	w.hashes = nil
 }

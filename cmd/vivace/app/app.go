@@ -541,7 +541,7 @@ func (a *App) initCompactor() (services.Service, error) {
 	if err := os.MkdirAll(tempDir, 0o755); err != nil {
 		return nil, err
 	}
-	a.compactor, err = compactor.New(a.cfg.Compactor.Config, a.bucket, a.blocklist, owns, a.cfg.Storage.Trace.Block, tempDir, a.logger, a.reg)
+	a.compactor, err = compactor.New(a.cfg.Compactor.Config, a.bucket, a.blocklist, owns, nil, a.cfg.Storage.Trace.Block, tempDir, a.logger, a.reg)
 	if err != nil {
 		return nil, err
 	}
