@@ -10,6 +10,7 @@ import (
 
 	"github.com/vivace-dev/vivace/distributor/receiver/datadog"
 	"github.com/vivace-dev/vivace/distributor/receiver/jaeger"
+	"github.com/vivace-dev/vivace/distributor/receiver/opencensus"
 	"github.com/vivace-dev/vivace/distributor/receiver/otlp"
 	"github.com/vivace-dev/vivace/distributor/receiver/zipkin"
 	"github.com/vivace-dev/vivace/internal/membership"
@@ -38,6 +39,8 @@ type ReceiversConfig struct {
 	OTLP   otlp.Config   `yaml:"otlp"`
 	Zipkin zipkin.Config `yaml:"zipkin"`
 	Jaeger jaeger.Config `yaml:"jaeger"`
+	// OpenCensus is the OpenCensus agent's gRPC: `opencensus: {endpoint: 0.0.0.0:55678}`.
+	OpenCensus opencensus.Config `yaml:"opencensus"`
 	// Datadog has no Tempo key: `datadog: {endpoint: 0.0.0.0:8126}`.
 	Datadog datadog.Config `yaml:"datadog"`
 }
@@ -47,6 +50,7 @@ func (c *Config) RegisterFlagsAndApplyDefaults(prefix string, f *flag.FlagSet) {
 	c.Receivers.OTLP.RegisterFlagsAndApplyDefaults(prefix+".receivers.otlp", f)
 	c.Receivers.Zipkin.RegisterFlagsAndApplyDefaults(prefix+".receivers.zipkin", f)
 	c.Receivers.Jaeger.RegisterFlagsAndApplyDefaults(prefix+".receivers.jaeger", f)
+	c.Receivers.OpenCensus.RegisterFlagsAndApplyDefaults(prefix+".receivers.opencensus", f)
 	c.Receivers.Datadog.RegisterFlagsAndApplyDefaults(prefix+".receivers.datadog", f)
 	f.BoolVar(&c.LogReceivedSpans.Enabled, prefix+".log-received-spans.enabled", false, "Log the tenant, trace ID, span ID and service of every received span.")
 	f.BoolVar(&c.LogReceivedSpans.IncludeAllAttributes, prefix+".log-received-spans.include-all-attributes", false, "Also log every span and resource attribute.")
@@ -56,7 +60,7 @@ func (c *Config) RegisterFlagsAndApplyDefaults(prefix string, f *flag.FlagSet) {
 
 // Validate checks the config.
 func (c *Config) Validate() error {
-	return errors.Join(c.Receivers.OTLP.Validate(), c.Receivers.Zipkin.Validate(), c.Receivers.Jaeger.Validate(), c.Receivers.Datadog.Validate(), c.Ring.Validate("distributor.ring"))
+	return errors.Join(c.Receivers.OTLP.Validate(), c.Receivers.Zipkin.Validate(), c.Receivers.Jaeger.Validate(), c.Receivers.OpenCensus.Validate(), c.Receivers.Datadog.Validate(), c.Ring.Validate("distributor.ring"))
 }
 
 // UnmarshalYAML gives a receivers section Tempo's meaning: the receivers and
@@ -66,6 +70,7 @@ func (c *ReceiversConfig) UnmarshalYAML(node *yaml.Node) error {
 	defaults := *c
 	c.OTLP.Protocols.GRPC.Endpoint, c.OTLP.Protocols.HTTP.Endpoint = "", ""
 	c.Zipkin.Endpoint = ""
+	c.OpenCensus.Endpoint = ""
 	c.Datadog.Endpoint = ""
 	j := &c.Jaeger.Protocols
 	j.ThriftHTTP.Endpoint, j.GRPC.Endpoint, j.ThriftBinary.Endpoint, j.ThriftCompact.Endpoint = "", "", "", ""
@@ -91,6 +96,7 @@ func (c *ReceiversConfig) UnmarshalYAML(node *yaml.Node) error {
 	enable(&c.OTLP.Protocols.GRPC.Endpoint, defaults.OTLP.Protocols.GRPC.Endpoint, "otlp", "protocols", "grpc")
 	enable(&c.OTLP.Protocols.HTTP.Endpoint, defaults.OTLP.Protocols.HTTP.Endpoint, "otlp", "protocols", "http")
 	enable(&c.Zipkin.Endpoint, defaults.Zipkin.Endpoint, "zipkin")
+	enable(&c.OpenCensus.Endpoint, defaults.OpenCensus.Endpoint, "opencensus")
 	enable(&c.Datadog.Endpoint, defaults.Datadog.Endpoint, "datadog")
 	d := &defaults.Jaeger.Protocols
 	enable(&j.ThriftHTTP.Endpoint, d.ThriftHTTP.Endpoint, "jaeger", "protocols", "thrift_http")

@@ -11,22 +11,22 @@ import (
 )
 
 type endpoints struct {
-	otlpGRPC, otlpHTTP, zipkin, thriftHTTP, jaegerGRPC, thriftBinary, thriftCompact, datadog string
+	otlpGRPC, otlpHTTP, zipkin, thriftHTTP, jaegerGRPC, thriftBinary, thriftCompact, datadog, opencensus string
 }
 
 func endpointsOf(c *distributor.Config) endpoints {
 	r := &c.Receivers
 	j := &r.Jaeger.Protocols
 	return endpoints{r.OTLP.Protocols.GRPC.Endpoint, r.OTLP.Protocols.HTTP.Endpoint, r.Zipkin.Endpoint,
-		j.ThriftHTTP.Endpoint, j.GRPC.Endpoint, j.ThriftBinary.Endpoint, j.ThriftCompact.Endpoint, r.Datadog.Endpoint}
+		j.ThriftHTTP.Endpoint, j.GRPC.Endpoint, j.ThriftBinary.Endpoint, j.ThriftCompact.Endpoint, r.Datadog.Endpoint, r.OpenCensus.Endpoint}
 }
 
 // TestReceiversAsTempo: a receivers section turns on exactly what it lists,
 // each on its usual port unless it names another.
 func TestReceiversAsTempo(t *testing.T) {
-	all := endpoints{"0.0.0.0:4317", "0.0.0.0:4318", "0.0.0.0:9411", "0.0.0.0:14268", "0.0.0.0:14250", "0.0.0.0:6832", "0.0.0.0:6831", "0.0.0.0:8126"}
+	all := endpoints{"0.0.0.0:4317", "0.0.0.0:4318", "0.0.0.0:9411", "0.0.0.0:14268", "0.0.0.0:14250", "0.0.0.0:6832", "0.0.0.0:6831", "0.0.0.0:8126", "0.0.0.0:55678"}
 	tempos := all
-	tempos.datadog = ""
+	tempos.datadog, tempos.opencensus = "", ""
 	tests := []struct {
 		name   string
 		yaml   string
@@ -42,7 +42,8 @@ func TestReceiversAsTempo(t *testing.T) {
 		{"tempo's usual set", "receivers:\n  otlp:\n    protocols:\n      grpc:\n      http:\n  zipkin:\n  jaeger:\n    protocols:\n      thrift_http:\n      grpc:\n      thrift_binary:\n      thrift_compact:\n", tempos, ""},
 		{"datadog alone", "receivers:\n  datadog:\n", endpoints{datadog: "0.0.0.0:8126"}, ""},
 		{"datadog with an address", "receivers:\n  datadog:\n    endpoint: 127.0.0.1:18126\n", endpoints{datadog: "127.0.0.1:18126"}, ""},
-		{"unknown receiver", "receivers:\n  opencensus:\n", endpoints{}, "field opencensus not found"},
+		{"opencensus alone", "receivers:\n  opencensus:\n", endpoints{opencensus: "0.0.0.0:55678"}, ""},
+		{"unknown receiver", "receivers:\n  kafka:\n", endpoints{}, "field kafka not found"},
 		{"unknown protocol key", "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoit: x\n", endpoints{}, "field endpoit not found"},
 	}
 	for _, tc := range tests {

@@ -26,6 +26,7 @@ import (
 	"github.com/vivace-dev/vivace/distributor/receiver"
 	"github.com/vivace-dev/vivace/internal/model"
 	"github.com/vivace-dev/vivace/internal/model/modeltest"
+	"github.com/vivace-dev/vivace/internal/overrides"
 	"github.com/vivace-dev/vivace/internal/vivacepb"
 )
 
@@ -96,10 +97,24 @@ func replicas(ings ...distributor.IngesterClient) distributor.Ingesters {
 
 func newDistributor(tb testing.TB, ings ...distributor.IngesterClient) (*distributor.Distributor, *prometheus.Registry) {
 	tb.Helper()
+	return newLimitedDistributor(tb, overrides.NewStatic(defaultLimits()), nil, ings...)
+}
+
+// newLimitedDistributor is newDistributor under limits, with distributors
+// counting the distributors.
+func newLimitedDistributor(tb testing.TB, limits *overrides.Overrides, distributors func() int, ings ...distributor.IngesterClient) (*distributor.Distributor, *prometheus.Registry) {
+	tb.Helper()
 	reg := prometheus.NewRegistry()
-	d, err := distributor.New(defaultConfig(), replicas(ings...), slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+	d, err := distributor.New(defaultConfig(), replicas(ings...), limits, distributors, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
 	require.NoError(tb, err)
 	return d, reg
+}
+
+// defaultLimits are the limits every tenant gets by default.
+func defaultLimits() overrides.Limits {
+	var cfg overrides.Config
+	cfg.RegisterFlagsAndApplyDefaults("overrides", flag.NewFlagSet("test", flag.PanicOnError))
+	return cfg.Defaults
 }
 
 // counter is the value of the counter name with the given label pairs (0 if
@@ -284,7 +299,7 @@ func TestPushOTLPIngesterError(t *testing.T) {
 func TestNewRefusesInvalidConfig(t *testing.T) {
 	cfg := defaultConfig()
 	cfg.Receivers.OTLP.Protocols.HTTP.MaxRecvMsgSizeMiB = 0
-	_, err := distributor.New(cfg, replicas(noopIngester{}), slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	_, err := distributor.New(cfg, replicas(noopIngester{}), overrides.NewStatic(defaultLimits()), nil, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
 	require.ErrorContains(t, err, "max_recv_msg_size_mib")
 }
 
@@ -303,7 +318,11 @@ func BenchmarkPushOTLP(b *testing.B) {
 		spans += n
 	}
 	req := mustMarshal(b, request(rng, traces))
-	d, _ := newDistributor(b, noopIngester{})
+	// The rate limiter runs, with room for every push; attributes are
+	// looked at with the default max_attribute_bytes.
+	limits := defaultLimits()
+	limits.Ingestion.RateLimitBytes, limits.Ingestion.BurstSizeBytes = 1<<50, 1<<50
+	d, _ := newLimitedDistributor(b, overrides.NewStatic(limits), nil, noopIngester{})
 	ctx := context.Background()
 
 	b.SetBytes(int64(len(req)))

@@ -14,6 +14,7 @@ import (
 	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/vivace-dev/vivace/distributor"
+	"github.com/vivace-dev/vivace/internal/overrides"
 )
 
 func TestLogReceivedSpans(t *testing.T) {
@@ -45,7 +46,7 @@ func TestLogReceivedSpans(t *testing.T) {
 			var buf bytes.Buffer
 			cfg := defaultConfig()
 			cfg.LogReceivedSpans = tc.cfg
-			d, err := distributor.New(cfg, replicas(noopIngester{}), slog.New(slog.NewJSONHandler(&buf, nil)), prometheus.NewRegistry())
+			d, err := distributor.New(cfg, replicas(noopIngester{}), overrides.NewStatic(defaultLimits()), nil, slog.New(slog.NewJSONHandler(&buf, nil)), prometheus.NewRegistry())
 			require.NoError(t, err)
 			_, err = d.PushOTLP(context.Background(), "team-a", mustMarshal(t, td))
 			require.NoError(t, err)

@@ -10,6 +10,8 @@ type metrics struct {
 	receivedBytes  *prometheus.CounterVec
 	discardedSpans *prometheus.CounterVec
 	pushFailures   prometheus.Counter
+
+	truncatedAttributes *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -19,5 +21,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		receivedBytes:  f.NewCounterVec(prometheus.CounterOpts{Name: "vivace_distributor_bytes_received_total", Help: "OTLP bytes accepted, by tenant."}, []string{"tenant"}),
 		discardedSpans: f.NewCounterVec(prometheus.CounterOpts{Name: "vivace_discarded_spans_total", Help: "Spans refused, by tenant and reason."}, []string{"tenant", "reason"}),
 		pushFailures:   f.NewCounter(prometheus.CounterOpts{Name: "vivace_distributor_ingester_push_failures_total", Help: "Pushes to ingesters that failed."}),
+
+		truncatedAttributes: f.NewCounterVec(prometheus.CounterOpts{Name: "vivace_distributor_attributes_truncated_total", Help: "Attribute values cut to ingestion.max_attribute_bytes, by tenant."}, []string{"tenant"}),
 	}
 }

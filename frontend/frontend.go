@@ -19,10 +19,8 @@ import (
 	"github.com/grafana/dskit/services"
 	"github.com/grafana/dskit/user"
 	"github.com/prometheus/client_golang/prometheus"
-	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/vivace-dev/vivace/internal/model"
 	"github.com/vivace-dev/vivace/internal/vivacepb"
@@ -39,6 +37,8 @@ type Querier interface {
 // Limits are the per-tenant limits the frontend enforces.
 type Limits interface {
 	MaxBytesPerTrace(tenant string) int
+	// MaxSearchDuration bounds end - start of a search; 0 is no bound.
+	MaxSearchDuration(tenant string) time.Duration
 }
 
 // Frontend is the query-frontend role. It queues the jobs of each lookup
@@ -247,20 +247,38 @@ func (f *Frontend) instrument(endpoint string, h func(http.ResponseWriter, *http
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		err := h(w, r)
-		code := http.StatusOK
-		if err != nil {
-			var he *httpError
-			if errors.As(err, &he) {
-				code = he.code
-			} else {
-				code = http.StatusInternalServerError
-				f.logger.Error("request failed", "endpoint", endpoint, "err", err)
-			}
+		if err != nil && r.Context().Err() != nil {
+			err = r.Context().Err() // the client went away; what failed then does not matter
+		}
+		if code := f.observe(endpoint, start, err); err != nil {
 			http.Error(w, err.Error(), code)
 		}
-		f.metrics.requests.WithLabelValues(endpoint, strconv.Itoa(code)).Inc()
-		f.metrics.duration.WithLabelValues(endpoint).Observe(time.Since(start).Seconds())
 	})
+}
+
+// statusClientClosed is counted for requests whose client went away first
+// (nginx's 499); nobody reads the answer.
+const statusClientClosed = 499
+
+// observe counts a request to endpoint that began at start and ended with
+// err, and returns the HTTP status code err is answered with. Errors that
+// are not the request's fault are logged.
+func (f *Frontend) observe(endpoint string, start time.Time, err error) int {
+	code := http.StatusOK
+	var he *httpError
+	switch {
+	case err == nil:
+	case errors.As(err, &he):
+		code = he.code
+	case errors.Is(err, context.Canceled):
+		code = statusClientClosed
+	default:
+		code = http.StatusInternalServerError
+		f.logger.Error("request failed", "endpoint", endpoint, "err", err)
+	}
+	f.metrics.requests.WithLabelValues(endpoint, strconv.Itoa(code)).Inc()
+	f.metrics.duration.WithLabelValues(endpoint).Observe(time.Since(start).Seconds())
+	return code
 }
 
 // traceRequest is a parsed trace-by-ID request.
@@ -269,29 +287,6 @@ type traceRequest struct {
 	id         model.TraceID
 	start, end int64
 	proto      bool
-}
-
-func (f *Frontend) parseTraceRequest(r *http.Request) (*traceRequest, error) {
-	tenant, err := model.ResolveTenant(f.multitenancy, r.Header.Get(model.TenantHeader))
-	if err != nil {
-		return nil, &httpError{http.StatusUnauthorized, err.Error()}
-	}
-	id, err := model.ParseTraceID(mux.Vars(r)["traceID"])
-	if err != nil {
-		return nil, badRequest("%v", err)
-	}
-	tr := &traceRequest{tenant: tenant, id: id, proto: acceptsProtobuf(r)}
-	q := r.URL.Query()
-	if tr.start, err = unixSeconds(q, "start"); err != nil {
-		return nil, err
-	}
-	if tr.end, err = unixSeconds(q, "end"); err != nil {
-		return nil, err
-	}
-	if tr.start > 0 && tr.end > 0 && tr.end < tr.start {
-		return nil, badRequest("end (%d) is before start (%d)", tr.end, tr.start)
-	}
-	return tr, nil
 }
 
 func unixSeconds(q map[string][]string, name string) (int64, error) {
@@ -322,52 +317,6 @@ func acceptsProtobuf(r *http.Request) bool {
 		}
 	}
 	return false
-}
-
-// findTrace splits a lookup into one ingester job and query_shards block
-// jobs over block-ID ranges, queues them for the workers, and combines the
-// parts. It returns at the first failed job; the jobs still queued are dropped.
-func (f *Frontend) findTrace(ctx context.Context, tr *traceRequest) (*tracev1.TracesData, uint64, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer func() {
-		cancel()
-		f.queue.dropCancelled(tr.tenant)
-	}()
-	jobs := f.jobs(tr)
-	results := make(chan result, len(jobs))
-	reqs := make([]*request, len(jobs))
-	for i, job := range jobs {
-		reqs[i] = &request{ctx: ctx, tenant: tr.tenant, job: &vivacepb.Job{TraceById: job}, index: i, results: results}
-	}
-	if err := f.queue.enqueue(tr.tenant, reqs); err != nil {
-		return nil, 0, err
-	}
-	answers := make([]*vivacepb.TraceByIDResponse, len(jobs))
-	for range jobs {
-		select {
-		case r := <-results:
-			if r.err != nil {
-				return nil, 0, fmt.Errorf("find trace %s: %w", tr.id, r.err)
-			}
-			answers[r.index] = r.resp.GetTraceById()
-		case <-ctx.Done():
-			return nil, 0, fmt.Errorf("find trace %s: %w", tr.id, ctx.Err())
-		}
-	}
-	var parts []*tracev1.TracesData
-	var inspected uint64
-	for _, a := range answers {
-		inspected += a.GetMetrics().GetInspectedBytes()
-		if len(a.GetTrace()) == 0 {
-			continue
-		}
-		td := &tracev1.TracesData{}
-		if err := proto.Unmarshal(a.Trace, td); err != nil {
-			return nil, 0, fmt.Errorf("decode querier answer: %w", err)
-		}
-		parts = append(parts, td)
-	}
-	return model.Combine(parts...), inspected, nil
 }
 
 func (f *Frontend) jobs(tr *traceRequest) []*vivacepb.TraceByIDRequest {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
 	"go.uber.org/goleak"
@@ -538,6 +539,17 @@ func TestRequestMetrics(t *testing.T) {
 	get(t, h, "/api/traces/"+id.String(), nil)
 	get(t, h, "/api/traces/ff", nil)
 	get(t, h, "/api/v2/traces/zz", nil)
+	got := requestCounts(t, reg)
+	require.Equal(t, map[string]float64{
+		"trace_by_id_v1 200": 1,
+		"trace_by_id_v1 404": 1,
+		"trace_by_id_v2 400": 1,
+	}, got)
+}
+
+// requestCounts is vivace_query_frontend_requests_total by "endpoint code".
+func requestCounts(t testing.TB, reg prometheus.Gatherer) map[string]float64 {
+	t.Helper()
 	mfs, err := reg.Gather()
 	require.NoError(t, err)
 	got := map[string]float64{}
@@ -558,9 +570,5 @@ func TestRequestMetrics(t *testing.T) {
 			got[endpoint+" "+code] = m.GetCounter().GetValue()
 		}
 	}
-	require.Equal(t, map[string]float64{
-		"trace_by_id_v1 200": 1,
-		"trace_by_id_v1 404": 1,
-		"trace_by_id_v2 400": 1,
-	}, got)
+	return got
 }

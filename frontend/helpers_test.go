@@ -117,13 +117,22 @@ func (f *fakeQuerier) takeJobs() []job {
 // limits is a fixed max_bytes_per_trace per tenant.
 type limits map[string]int
 
-func (l limits) MaxBytesPerTrace(tenant string) int { return l[tenant] }
+// testLimits are a setup's limits.
+type testLimits struct {
+	bytes     limits
+	maxSearch map[string]time.Duration
+}
+
+func (l testLimits) MaxBytesPerTrace(tenant string) int { return l.bytes[tenant] }
+
+func (l testLimits) MaxSearchDuration(tenant string) time.Duration { return l.maxSearch[tenant] }
 
 type setup struct {
 	shards         int
 	multitenancy   bool
 	limits         limits
-	maxOutstanding int // default when 0
+	maxSearch      map[string]time.Duration // max_search_duration per tenant
+	maxOutstanding int                      // default when 0
 }
 
 // newServer serves the read API of a running frontend whose local workers
@@ -150,7 +159,7 @@ func newFrontend(t testing.TB, s setup) (*frontend.Frontend, http.Handler, *prom
 		cfg.Search.QueryShards = 1
 	}
 	reg := prometheus.NewPedanticRegistry()
-	f, err := frontend.New(cfg, s.limits, s.multitenancy, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+	f, err := frontend.New(cfg, testLimits{s.limits, s.maxSearch}, s.multitenancy, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
 	require.NoError(t, err)
 	r := mux.NewRouter()
 	f.RegisterRoutes(r)

@@ -26,7 +26,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
 	return &metrics{
 		requests: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "vivace_query_frontend_requests_total", Help: "Read API requests, by endpoint and status code.",
+			Name: "vivace_query_frontend_requests_total",
+			Help: "Read API requests, by endpoint (stream_* for gRPC streams) and HTTP status code (499: the client went away first).",
 		}, []string{"endpoint", "code"}),
 		duration: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "vivace_query_frontend_request_duration_seconds", Help: "Read API latency, by endpoint.",

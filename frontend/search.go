@@ -5,9 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -16,13 +14,12 @@ import (
 
 	"github.com/vivace-dev/vivace/internal/model"
 	"github.com/vivace-dev/vivace/internal/search"
-	"github.com/vivace-dev/vivace/internal/traceql"
 	"github.com/vivace-dev/vivace/internal/vivacepb"
 )
 
 // search answers GET /api/search with Tempo's SearchResponse JSON.
 func (f *Frontend) search(w http.ResponseWriter, r *http.Request) error {
-	tenant, err := f.tenant(r)
+	tenant, err := f.resolveTenant(r.Header.Get(model.TenantHeader))
 	if err != nil {
 		return err
 	}
@@ -37,87 +34,27 @@ func (f *Frontend) search(w http.ResponseWriter, r *http.Request) error {
 	return writeMessage(w, r, resp)
 }
 
-func (f *Frontend) tenant(r *http.Request) (string, error) {
-	tenant, err := model.ResolveTenant(f.multitenancy, r.Header.Get(model.TenantHeader))
+// resolveTenant is the tenant of a request whose X-Scope-OrgID header (or
+// gRPC metadata) is header; a missing or bad one is answered 401.
+func (f *Frontend) resolveTenant(header string) (string, error) {
+	tenant, err := model.ResolveTenant(f.multitenancy, header)
 	if err != nil {
 		return "", &httpError{http.StatusUnauthorized, err.Error()}
 	}
 	return tenant, nil
 }
 
-// parseSearch reads Tempo's search parameters: q (TraceQL), or the older
-// tags (logfmt) with minDuration and maxDuration; limit, spss, start, end.
-func (f *Frontend) parseSearch(v url.Values) (*vivacepb.SearchJob, error) {
-	job := &vivacepb.SearchJob{Limit: uint32(f.cfg.Search.DefaultResultLimit), SpansPerSpanSet: search.DefaultSpansPerSpanSet}
-	var err error
-	if job.Start, err = unixSeconds(v, "start"); err != nil {
-		return nil, err
-	}
-	if job.End, err = unixSeconds(v, "end"); err != nil {
-		return nil, err
-	}
-	if job.Start > 0 && job.End > 0 && job.End < job.Start {
-		return nil, badRequest("end (%d) is before start (%d)", job.End, job.Start)
-	}
-	if job.Limit, err = positive(v, "limit", job.Limit); err != nil {
-		return nil, err
-	}
-	if job.SpansPerSpanSet, err = positive(v, "spss", job.SpansPerSpanSet); err != nil {
-		return nil, err
-	}
-	if q := v.Get("q"); q != "" {
-		if _, err := traceql.Parse(q); err != nil {
-			return nil, badRequest("invalid TraceQL query: %v", err)
-		}
-		job.Query = q
-		return job, nil
-	}
-	minDur, err := duration(v, "minDuration")
-	if err != nil {
-		return nil, err
-	}
-	maxDur, err := duration(v, "maxDuration")
-	if err != nil {
-		return nil, err
-	}
-	q, err := traceql.FromTags(v.Get("tags"), minDur, maxDur)
-	if err != nil {
-		return nil, badRequest("%v", err)
-	}
-	job.Query = q.String()
-	return job, nil
-}
-
-func positive(v url.Values, name string, def uint32) (uint32, error) {
-	s := v.Get(name)
-	if s == "" {
-		return def, nil
-	}
-	n, err := strconv.ParseUint(s, 10, 32)
-	if err != nil || n == 0 {
-		return 0, badRequest("%s=%q is not a positive integer", name, s)
-	}
-	return uint32(n), nil
-}
-
-func duration(v url.Values, name string) (time.Duration, error) {
-	s := v.Get(name)
-	if s == "" {
-		return 0, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, badRequest("%s=%q is not a duration such as 100ms: %v", name, s, err)
-	}
-	return d, nil
-}
-
 // Search splits a search into one job for the ingesters and
 // search.query_shards jobs over block-ID ranges, runs them in parallel on
 // the queriers and combines their answers, stopping once limit traces are
 // found. With progress set, it is called with the combined answer so far
-// after each job (for streaming). The job must have been validated.
+// after each job but the last (for streaming); the answer returned is the
+// final one, with every job counted as completed: those left out once limit
+// traces were found are done too. The job must have been validated.
 func (f *Frontend) Search(ctx context.Context, tenant string, job *vivacepb.SearchJob, progress func(*vivacepb.SearchResponse) error) (*vivacepb.SearchResponse, error) {
+	if err := f.limitSearchRange(tenant, job, time.Now()); err != nil {
+		return nil, err
+	}
 	jobs := []*vivacepb.Job{{Search: withMode(job, "ingesters", [2]string{})}}
 	for _, br := range blockRanges(f.cfg.Search.QueryShards) {
 		jobs = append(jobs, &vivacepb.Job{Search: withMode(job, "blocks", br)})
@@ -133,16 +70,18 @@ func (f *Frontend) Search(ctx context.Context, tenant string, job *vivacepb.Sear
 	err := f.runJobs(ctx, tenant, jobs, func(r *vivacepb.JobResult) (bool, error) {
 		res.Add(r.GetSearch())
 		completed++
-		if progress != nil {
-			if err := progress(response()); err != nil {
-				return true, err
-			}
+		if res.Full() || completed == len(jobs) {
+			return true, nil
 		}
-		return res.Full(), nil
+		if progress != nil {
+			return false, progress(response())
+		}
+		return false, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
+	completed = len(jobs)
 	return response(), nil
 }
 
@@ -212,49 +151,58 @@ func tagsWithMode(job *vivacepb.TagsJob, mode string, blocks [2]string) *vivacep
 	return j
 }
 
-// parseTags reads the parameters of the tag endpoints: scope, q, start, end,
-// limit, and the tag of the values endpoints.
-func (f *Frontend) parseTags(r *http.Request) (string, *vivacepb.TagsJob, error) {
-	tenant, err := f.tenant(r)
-	if err != nil {
-		return "", nil, err
-	}
-	v := r.URL.Query()
-	job := &vivacepb.TagsJob{Scope: v.Get("scope"), Tag: mux.Vars(r)["tag"], Query: v.Get("q")}
-	if job.Start, err = unixSeconds(v, "start"); err != nil {
-		return "", nil, err
-	}
-	if job.End, err = unixSeconds(v, "end"); err != nil {
-		return "", nil, err
-	}
-	if job.Limit, err = positive(v, "limit", 0); err != nil {
-		return "", nil, err
-	}
-	if job.Query != "" {
-		if _, err := traceql.Parse(job.Query); err != nil {
-			return "", nil, badRequest("invalid TraceQL query: %v", err)
-		}
-	}
-	return tenant, job, nil
-}
-
 // tagsFor runs the tag request r: the four tag endpoints differ only in
 // how they write the answer.
 func (f *Frontend) tagsFor(r *http.Request) (*vivacepb.TagsResult, error) {
-	tenant, job, err := f.parseTags(r)
+	tenant, err := f.resolveTenant(r.Header.Get(model.TenantHeader))
+	if err != nil {
+		return nil, err
+	}
+	job, err := parseTags(r.URL.Query(), mux.Vars(r)["tag"])
 	if err != nil {
 		return nil, err
 	}
 	return f.Tags(r.Context(), tenant, job)
 }
 
-// searchTags answers GET /api/search/tags: the attribute names of every
-// scope, in one list.
+// searchTags answers GET /api/search/tags.
 func (f *Frontend) searchTags(w http.ResponseWriter, r *http.Request) error {
 	res, err := f.tagsFor(r)
 	if err != nil {
 		return err
 	}
+	return writeMessage(w, r, tagNames(res))
+}
+
+// searchTagsV2 answers GET /api/v2/search/tags.
+func (f *Frontend) searchTagsV2(w http.ResponseWriter, r *http.Request) error {
+	res, err := f.tagsFor(r)
+	if err != nil {
+		return err
+	}
+	return writeMessage(w, r, tagNamesV2(res))
+}
+
+// searchTagValues answers GET /api/search/tag/<tag>/values.
+func (f *Frontend) searchTagValues(w http.ResponseWriter, r *http.Request) error {
+	res, err := f.tagsFor(r)
+	if err != nil {
+		return err
+	}
+	return writeMessage(w, r, tagValues(res))
+}
+
+// searchTagValuesV2 answers GET /api/v2/search/tag/<tag>/values.
+func (f *Frontend) searchTagValuesV2(w http.ResponseWriter, r *http.Request) error {
+	res, err := f.tagsFor(r)
+	if err != nil {
+		return err
+	}
+	return writeMessage(w, r, tagValuesV2(res))
+}
+
+// tagNames is Tempo's v1 answer: the attribute names of every scope, in one list.
+func tagNames(res *vivacepb.TagsResult) *vivacepb.SearchTagsResponse {
 	resp := &vivacepb.SearchTagsResponse{TagNames: []string{}}
 	for _, s := range res.Scopes {
 		if s.Name != search.ScopeIntrinsic {
@@ -263,40 +211,28 @@ func (f *Frontend) searchTags(w http.ResponseWriter, r *http.Request) error {
 	}
 	slices.Sort(resp.TagNames)
 	resp.TagNames = slices.Compact(resp.TagNames)
-	return writeMessage(w, r, resp)
+	return resp
 }
 
-// searchTagsV2 answers GET /api/v2/search/tags: names by scope.
-func (f *Frontend) searchTagsV2(w http.ResponseWriter, r *http.Request) error {
-	res, err := f.tagsFor(r)
-	if err != nil {
-		return err
-	}
-	return writeMessage(w, r, &vivacepb.SearchTagsV2Response{Scopes: res.Scopes})
+// tagNamesV2 is Tempo's v2 answer: names by scope.
+func tagNamesV2(res *vivacepb.TagsResult) *vivacepb.SearchTagsV2Response {
+	return &vivacepb.SearchTagsV2Response{Scopes: res.Scopes}
 }
 
-// searchTagValues answers GET /api/search/tag/<tag>/values: the values as text.
-func (f *Frontend) searchTagValues(w http.ResponseWriter, r *http.Request) error {
-	res, err := f.tagsFor(r)
-	if err != nil {
-		return err
-	}
+// tagValues is Tempo's v1 answer: the values as text.
+func tagValues(res *vivacepb.TagsResult) *vivacepb.SearchTagValuesResponse {
 	resp := &vivacepb.SearchTagValuesResponse{TagValues: []string{}}
 	for _, v := range res.Values {
 		resp.TagValues = append(resp.TagValues, v.Value)
 	}
 	slices.Sort(resp.TagValues)
 	resp.TagValues = slices.Compact(resp.TagValues)
-	return writeMessage(w, r, resp)
+	return resp
 }
 
-// searchTagValuesV2 answers GET /api/v2/search/tag/<tag>/values: typed values.
-func (f *Frontend) searchTagValuesV2(w http.ResponseWriter, r *http.Request) error {
-	res, err := f.tagsFor(r)
-	if err != nil {
-		return err
-	}
-	return writeMessage(w, r, &vivacepb.SearchTagValuesV2Response{TagValues: res.Values})
+// tagValuesV2 is Tempo's v2 answer: typed values.
+func tagValuesV2(res *vivacepb.TagsResult) *vivacepb.SearchTagValuesV2Response {
+	return &vivacepb.SearchTagValuesV2Response{TagValues: res.Values}
 }
 
 // writeMessage answers with protobuf when asked, else protobuf JSON with
@@ -352,4 +288,24 @@ func emptyLists(m proto.Message, b []byte) []byte {
 		return []byte(`{"` + field + `":[]}`)
 	}
 	return append([]byte(`{"`+field+`":[],`), b[1:]...)
+}
+
+// limitSearchRange enforces the tenant's max_search_duration: a longer
+// start-end range is refused, and a search without one covers the last
+// max_search_duration (as far as it is open) instead of everything.
+func (f *Frontend) limitSearchRange(tenant string, job *vivacepb.SearchJob, now time.Time) error {
+	limit := f.limits.MaxSearchDuration(tenant)
+	if limit <= 0 {
+		return nil
+	}
+	if job.End == 0 {
+		job.End = now.Unix()
+	}
+	if job.Start == 0 {
+		job.Start = max(1, job.End-int64(limit/time.Second))
+	}
+	if d := time.Duration(job.End-job.Start) * time.Second; d > limit {
+		return badRequest("range from start to end (%s) exceeds the max search duration of tenant %s (%s)", d, tenant, limit)
+	}
+	return nil
 }

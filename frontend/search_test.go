@@ -5,15 +5,19 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/grafana/dskit/user"
 	"github.com/stretchr/testify/require"
 	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/vivace-dev/vivace/frontend"
 	"github.com/vivace-dev/vivace/internal/search"
 	"github.com/vivace-dev/vivace/internal/vivacepb"
 )
@@ -209,11 +213,48 @@ func TestSearchAPIBadRequests(t *testing.T) {
 		{"start=abc", "start"},
 		{"tags=" + url.QueryEscape("a"), "no value"},
 		{"minDuration=fast", "minDuration"},
+		{"minDuration=1s&maxDuration=10ms", "maxDuration"},
+		// Every parameter is bounded, and the error names it and the bound.
+		{"q=" + strings.Repeat("%20", frontend.MaxParamBytes+1), "q is 65537 bytes long, over the limit of 65536 bytes"},
+		{"tags=" + strings.Repeat("a", frontend.MaxParamBytes) + "=b", "tags is 65538 bytes long, over the limit of 65536 bytes"},
+		{"limit=" + strings.Repeat("1", frontend.MaxParamBytes+1), "limit is 65537 bytes long"},
+		{"q={}&start=" + strings.Repeat("1", frontend.MaxParamBytes+1), "start is 65537 bytes long"},
 	} {
 		rec := get(t, h, "/api/search?"+tc.query, nil)
 		require.Equal(t, http.StatusBadRequest, rec.Code, tc.query)
 		require.Contains(t, rec.Body.String(), tc.want, tc.query)
 	}
+}
+
+// TestMaxSearchDuration: a tenant's max_search_duration refuses a longer
+// range, bounds a search without one to the latest stretch, and leaves other
+// tenants alone.
+func TestMaxSearchDuration(t *testing.T) {
+	q := searchFixture()
+	h, reg := newServer(t, q, setup{multitenancy: true, maxSearch: map[string]time.Duration{"small": time.Hour}})
+	search := func(tenant, params string) *httptest.ResponseRecorder {
+		return get(t, h, "/api/search?q={}&"+params, map[string]string{"X-Scope-OrgID": tenant})
+	}
+
+	rec := search("small", "start=1773500000&end=1773503601")
+	require.Equal(t, http.StatusBadRequest, rec.Code)
+	require.Contains(t, rec.Body.String(), "range from start to end (1h0m1s) exceeds the max search duration of tenant small (1h0m0s)")
+	require.Equal(t, 1.0, requestCounts(t, reg)["search 400"])
+
+	rec = search("small", "start=1773500000&end=1773503600")
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+
+	q.jobs = nil
+	before := time.Now().Unix()
+	rec = search("small", "")
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	for _, j := range q.jobs {
+		require.GreaterOrEqual(t, j.End, before)
+		require.Equal(t, int64(3600), j.End-j.Start, "no range: the last hour")
+	}
+
+	rec = search("large", "start=1700000000&end=1773503601")
+	require.Equal(t, http.StatusOK, rec.Code, "another tenant has no limit")
 }
 
 func TestTagsAPI(t *testing.T) {
@@ -266,4 +307,13 @@ func TestTagsAPI(t *testing.T) {
 	rec = get(t, h, "/api/v2/search/tag/resource.service.name/values?q="+url.QueryEscape("{ ."), nil)
 	require.Equal(t, http.StatusBadRequest, rec.Code)
 	require.Contains(t, rec.Body.String(), "line 1")
+	rec = get(t, h, "/api/v2/search/tags?start=10&end=5", nil)
+	require.Equal(t, http.StatusBadRequest, rec.Code)
+	require.Contains(t, rec.Body.String(), "before start")
+	rec = get(t, h, "/api/v2/search/tag/resource.service.name/values?q="+strings.Repeat("%20", frontend.MaxParamBytes+1), nil)
+	require.Equal(t, http.StatusBadRequest, rec.Code)
+	require.Contains(t, rec.Body.String(), "q is 65537 bytes long, over the limit of 65536 bytes")
+	rec = get(t, h, "/api/v2/search/tag/"+strings.Repeat("a", frontend.MaxParamBytes+1)+"/values", nil)
+	require.Equal(t, http.StatusBadRequest, rec.Code)
+	require.Contains(t, rec.Body.String(), "tag is 65537 bytes long")
 }

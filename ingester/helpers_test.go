@@ -27,6 +27,7 @@ import (
 	"github.com/vivace-dev/vivace/ingester"
 	"github.com/vivace-dev/vivace/internal/model"
 	"github.com/vivace-dev/vivace/internal/model/modeltest"
+	"github.com/vivace-dev/vivace/internal/overrides"
 	"github.com/vivace-dev/vivace/internal/vivacepb"
 	"github.com/vivace-dev/vivace/storage"
 	"github.com/vivace-dev/vivace/storage/block"
@@ -47,6 +48,7 @@ func testConfig(t testing.TB, walDir string) ingester.Config {
 	cfg.MaxBlockBytes = 1 << 40
 	cfg.CompleteBlockTimeout = time.Hour
 	cfg.FlushCheckPeriod = 5 * time.Millisecond
+	cfg.TraceIdlePeriod = time.Hour
 	cfg.WALPath = walDir
 	// Each ingester alone in a ring of its own, in memory.
 	kvClient, closer := consul.NewInMemoryClient(ring.GetCodec(), log.NewNopLogger(), nil)
@@ -71,8 +73,14 @@ func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Disca
 // the test has not.
 func startIngester(t testing.TB, cfg ingester.Config, bkt storage.Bucket) (*ingester.Ingester, *prometheus.Registry) {
 	t.Helper()
+	return startLimitedIngester(t, cfg, bkt, overrides.NewStatic(defaultLimits()))
+}
+
+// startLimitedIngester is startIngester under limits.
+func startLimitedIngester(t testing.TB, cfg ingester.Config, bkt storage.Bucket, limits *overrides.Overrides) (*ingester.Ingester, *prometheus.Registry) {
+	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
-	ing, err := ingester.New(cfg, bkt, discardLogger(), reg)
+	ing, err := ingester.New(cfg, bkt, limits, discardLogger(), reg)
 	require.NoError(t, err)
 	require.NoError(t, services.StartAndAwaitRunning(context.Background(), ing))
 	t.Cleanup(func() {
@@ -81,6 +89,13 @@ func startIngester(t testing.TB, cfg ingester.Config, bkt storage.Bucket) (*inge
 		}
 	})
 	return ing, reg
+}
+
+// defaultLimits are the limits every tenant gets by default.
+func defaultLimits() overrides.Limits {
+	var cfg overrides.Config
+	cfg.RegisterFlagsAndApplyDefaults("overrides", flag.NewFlagSet("test", flag.PanicOnError))
+	return cfg.Defaults
 }
 
 func stopIngester(t testing.TB, ing *ingester.Ingester) {

@@ -26,6 +26,7 @@ import (
 	"github.com/vivace-dev/vivace/ingester/wal"
 	"github.com/vivace-dev/vivace/internal/logging"
 	"github.com/vivace-dev/vivace/internal/model"
+	"github.com/vivace-dev/vivace/internal/overrides"
 	"github.com/vivace-dev/vivace/internal/vivacepb"
 	"github.com/vivace-dev/vivace/storage"
 	"github.com/vivace-dev/vivace/storage/block"
@@ -62,6 +63,7 @@ type Ingester struct {
 
 	cfg        Config
 	bkt        storage.Bucket
+	limits     *overrides.Overrides
 	logger     *slog.Logger
 	m          *metrics
 	lifecycler *ring.Lifecycler
@@ -72,19 +74,26 @@ type Ingester struct {
 	nextSeq int
 	closing bool // stopping: pushes are refused
 
+	// Under mu too: the traces that count towards max_traces_per_user.
+	live       map[string]*liveTraces // by tenant
+	liveRotate time.Time              // when live was last rotated
+
 	wake chan struct{} // a generation waits to be flushed
 }
 
-// New makes an ingester writing blocks to bkt.
-func New(cfg Config, bkt storage.Bucket, logger *slog.Logger, reg prometheus.Registerer) (*Ingester, error) {
+// New makes an ingester writing blocks to bkt, holding each tenant's
+// traces within its limits.
+func New(cfg Config, bkt storage.Bucket, limits *overrides.Overrides, logger *slog.Logger, reg prometheus.Registerer) (*Ingester, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	i := &Ingester{
 		cfg:    cfg,
 		bkt:    bkt,
+		limits: limits,
 		logger: logger.With("component", "ingester"),
 		m:      newMetrics(reg),
+		live:   map[string]*liveTraces{},
 		wake:   make(chan struct{}, 1),
 	}
 	var err error
@@ -154,7 +163,12 @@ func (i *Ingester) starting(ctx context.Context) error {
 			continue
 		}
 		if err != nil {
-			i.logger.Warn("WAL segment ends in a damaged record; kept what precedes it", "segment", seq, "err", err)
+			damaged := 1
+			if u, ok := err.(interface{ Unwrap() []error }); ok {
+				damaged = len(u.Unwrap())
+			}
+			i.m.damagedRecords.Add(float64(damaged))
+			i.logger.Warn("WAL segment has damaged records; skipped them and kept every intact one", "segment", seq, "damaged", damaged, "err", err)
 		}
 		if n == 0 {
 			// Nothing acknowledged lives here (a head cut before any push).
@@ -233,6 +247,7 @@ func (i *Ingester) running(ctx context.Context) error {
 				}
 			}
 			i.dropExpired()
+			i.rotateLive()
 		}
 	}
 }
@@ -436,7 +451,9 @@ func (i *Ingester) dropExpired() {
 }
 
 // Push appends the traces of one request to the WAL; when it returns
-// without error, the spans survive a crash of this process.
+// without error, the spans survive a crash of this process. Traces over the
+// tenant's limits are left out and named in the response's errors_by_trace;
+// the others are stored.
 func (i *Ingester) Push(ctx context.Context, req *vivacepb.PushRequest) (*vivacepb.PushResponse, error) {
 	tenant, err := user.ExtractOrgID(ctx)
 	if err != nil {
@@ -459,7 +476,15 @@ func (i *Ingester) Push(ctx context.Context, req *vivacepb.PushRequest) (*vivace
 	if i.head == nil || i.closing {
 		return nil, status.Error(codes.Unavailable, "ingester is not running")
 	}
-	refs, err := i.head.seg.Append(tenant, ids, req.Traces)
+	traces := req.Traces
+	errs := i.checkLimits(tenant, ids, traces)
+	if errs != nil {
+		ids, traces, bytes = acceptedOnly(ids, traces, errs)
+		if len(ids) == 0 {
+			return &vivacepb.PushResponse{ErrorsByTrace: errs}, nil
+		}
+	}
+	refs, err := i.head.seg.Append(tenant, ids, traces)
 	if err != nil {
 		// The segment took no partial record we could serve; start a new one.
 		i.logger.Error("WAL append failed", "err", err)
@@ -472,17 +497,190 @@ func (i *Ingester) Push(ctx context.Context, req *vivacepb.PushRequest) (*vivace
 		}
 		return nil, status.Errorf(codes.Unavailable, "write-ahead log: %v", err)
 	}
+	live := i.live[tenant]
+	if live == nil {
+		live = newLiveTraces()
+		i.live[tenant] = live
+	}
 	for k, id := range ids {
 		i.head.add(tenant, id, refs[k])
+		live.touch(id)
 	}
 	i.m.pushedTraces.Add(float64(len(ids)))
 	i.m.pushedBytes.Add(float64(bytes))
 	i.m.walBytes.Add(float64(bytes + 20*len(ids)))
-	return &vivacepb.PushResponse{}, nil
+	return &vivacepb.PushResponse{ErrorsByTrace: errs}, nil
+}
+
+// checkLimits tells which traces of a push would take tenant over its
+// limits: a new trace beyond ingestion.max_traces_per_user live traces (that
+// got a part within trace_idle_period), or a part that would make the trace's unflushed bytes (in the
+// head and the cut generations not yet flushed) more than
+// global.max_bytes_per_trace. It returns nil when every trace fits, else a
+// reason per trace, and counts the refusals. i.mu must be held.
+func (i *Ingester) checkLimits(tenant string, ids []model.TraceID, traces [][]byte) []vivacepb.PushErrorReason {
+	maxTraces, maxBytes := i.limits.MaxTracesPerUser(tenant), i.limits.MaxBytesPerTrace(tenant)
+	if maxTraces <= 0 && maxBytes <= 0 {
+		return nil
+	}
+	live := i.live[tenant] // nil-safe
+	count := live.count()
+	// The common case, far from both limits, needs no per-trace accounting:
+	// even if every trace of the push were new, and every part went to one
+	// trace, they would fit.
+	fits := maxTraces <= 0 || count+len(ids) <= maxTraces
+	if fits && maxBytes > 0 {
+		total := 0
+		for _, t := range traces {
+			total += len(t)
+		}
+		for _, id := range ids {
+			if i.unflushedBytes(tenant, id)+total > maxBytes {
+				fits = false
+				break
+			}
+		}
+	}
+	if fits {
+		return nil
+	}
+	var (
+		errs []vivacepb.PushErrorReason
+		seen map[model.TraceID]int // bytes taken so far by a trace this push repeats
+	)
+	if len(ids) > 1 {
+		seen = make(map[model.TraceID]int, len(ids))
+	}
+	refuse := func(k int, reason vivacepb.PushErrorReason, label string) {
+		if errs == nil {
+			errs = make([]vivacepb.PushErrorReason, len(ids))
+		}
+		errs[k] = reason
+		i.m.refusedTraces.WithLabelValues(tenant, label).Inc()
+	}
+	for k, id := range ids {
+		taken, again := seen[id]
+		isNew := !again && !live.has(id)
+		if maxTraces > 0 && isNew && count >= maxTraces {
+			refuse(k, vivacepb.PushErrorReason_MAX_LIVE_TRACES, "live_traces_exceeded")
+			continue
+		}
+		if maxBytes > 0 && i.unflushedBytes(tenant, id)+taken+len(traces[k]) > maxBytes {
+			refuse(k, vivacepb.PushErrorReason_TRACE_TOO_LARGE, "trace_too_large")
+			continue
+		}
+		if isNew {
+			count++
+		}
+		if seen != nil {
+			seen[id] = taken + len(traces[k])
+		}
+	}
+	return errs
+}
+
+// rotateLive ages the live traces every half trace_idle_period, and updates
+// their gauge.
+func (i *Ingester) rotateLive() {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	rotate := time.Since(i.liveRotate) >= i.cfg.TraceIdlePeriod/2
+	if rotate {
+		i.liveRotate = time.Now()
+	}
+	for tenant, live := range i.live {
+		if rotate {
+			live.rotate()
+		}
+		if n := live.count(); n > 0 {
+			i.m.liveTraces.WithLabelValues(tenant).Set(float64(n))
+			continue
+		}
+		delete(i.live, tenant)
+		i.m.liveTraces.DeleteLabelValues(tenant)
+	}
+}
+
+// liveTraces are a tenant's traces that received a part lately: in the
+// current half trace_idle_period or the one before. A trace stops being
+// live at most trace_idle_period after its last part (half that at the
+// earliest). Rotating costs nothing per trace.
+type liveTraces struct {
+	current, previous map[model.TraceID]struct{}
+}
+
+func newLiveTraces() *liveTraces {
+	return &liveTraces{current: map[model.TraceID]struct{}{}, previous: map[model.TraceID]struct{}{}}
+}
+
+// touch marks id live in the current period.
+func (l *liveTraces) touch(id model.TraceID) {
+	if _, ok := l.current[id]; ok {
+		return
+	}
+	delete(l.previous, id) // no-op when absent: the two sets stay disjoint
+	l.current[id] = struct{}{}
+}
+
+func (l *liveTraces) has(id model.TraceID) bool {
+	if l == nil {
+		return false
+	}
+	_, inCurrent := l.current[id]
+	_, inPrevious := l.previous[id]
+	return inCurrent || inPrevious
+}
+
+func (l *liveTraces) count() int {
+	if l == nil {
+		return 0
+	}
+	return len(l.current) + len(l.previous)
+}
+
+// rotate starts a new period: traces not touched in the last two are dropped.
+func (l *liveTraces) rotate() {
+	l.previous, l.current = l.current, map[model.TraceID]struct{}{}
+}
+
+// unflushedBytes is the size of the parts of a trace held in the head and
+// in the cut generations not yet in the backend. i.mu must be held.
+func (i *Ingester) unflushedBytes(tenant string, id model.TraceID) int {
+	n := partsBytes(i.head.traces[tenant][id])
+	for _, g := range i.older {
+		if g.flushed.IsZero() {
+			n += partsBytes(g.traces[tenant][id])
+		}
+	}
+	return n
+}
+
+func partsBytes(refs []wal.Ref) int {
+	n := 0
+	for _, ref := range refs {
+		n += int(ref.Len)
+	}
+	return n
+}
+
+// acceptedOnly keeps the traces errs does not refuse, and their bytes.
+func acceptedOnly(ids []model.TraceID, traces [][]byte, errs []vivacepb.PushErrorReason) ([]model.TraceID, [][]byte, int) {
+	keptIDs := make([]model.TraceID, 0, len(ids))
+	keptTraces := make([][]byte, 0, len(ids))
+	bytes := 0
+	for k, e := range errs {
+		if e == vivacepb.PushErrorReason_NO_ERROR {
+			keptIDs, keptTraces = append(keptIDs, ids[k]), append(keptTraces, traces[k])
+			bytes += len(traces[k])
+		}
+	}
+	return keptIDs, keptTraces, bytes
 }
 
 // FindTraceByID returns every part of the trace held in the WAL, as one
-// encoded TracesData (the parts concatenated), not decoded here.
+// encoded TracesData (the parts concatenated), not decoded here. With
+// req.LowHalf and no trace of exactly that ID, it returns the parts of every
+// trace whose low 64 bits match the 64-bit ID instead (several traces, then).
 func (i *Ingester) FindTraceByID(ctx context.Context, req *vivacepb.TraceByIDRequest) (*vivacepb.TraceByIDResponse, error) {
 	tenant, err := user.ExtractOrgID(ctx)
 	if err != nil {
@@ -492,38 +690,23 @@ func (i *Ingester) FindTraceByID(ctx context.Context, req *vivacepb.TraceByIDReq
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	type part struct {
-		seg  *wal.Segment
-		refs []wal.Ref
+	if req.LowHalf && !id.Is64Bit() {
+		return nil, status.Errorf(codes.InvalidArgument, "low_half asks for a 64-bit ID, not %s", id)
 	}
-	var parts []part
-	i.mu.RLock()
-	if i.head == nil {
-		// Still replaying the WAL: an empty answer would hide what it holds.
-		i.mu.RUnlock()
-		return nil, status.Error(codes.Unavailable, "ingester is starting")
+	parts, err := i.exactParts(tenant, id)
+	if err != nil {
+		return nil, err
 	}
-	for _, g := range append(i.older[:len(i.older):len(i.older)], i.head) {
-		if g == nil {
-			continue
+	buf, err := readParts(parts)
+	if err != nil {
+		return nil, err
+	}
+	if len(buf) == 0 && req.LowHalf {
+		if parts, err = i.lowHalfParts(tenant, id.Low64()); err != nil {
+			return nil, err
 		}
-		if refs := g.traces[tenant][id]; len(refs) > 0 {
-			parts = append(parts, part{g.seg, refs})
-		}
-	}
-	i.mu.RUnlock()
-	var buf []byte
-	for _, p := range parts {
-		for _, ref := range p.refs {
-			n := len(buf)
-			if buf, err = p.seg.AppendAt(buf, ref); err != nil {
-				if errors.Is(err, wal.ErrClosed) {
-					// Dropped after its block was flushed: the blocks answer for it.
-					buf = buf[:n]
-					break
-				}
-				return nil, status.Error(codes.Internal, err.Error())
-			}
+		if buf, err = readParts(parts); err != nil {
+			return nil, err
 		}
 	}
 	return &vivacepb.TraceByIDResponse{Trace: buf, Metrics: &vivacepb.TraceByIDMetrics{InspectedBytes: uint64(len(buf))}}, nil

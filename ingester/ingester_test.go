@@ -22,6 +22,7 @@ import (
 	"github.com/vivace-dev/vivace/ingester/wal"
 	"github.com/vivace-dev/vivace/internal/model"
 	"github.com/vivace-dev/vivace/internal/model/modeltest"
+	"github.com/vivace-dev/vivace/internal/overrides"
 	"github.com/vivace-dev/vivace/internal/vivacepb"
 )
 
@@ -475,7 +476,7 @@ func TestServeWhileStarting(t *testing.T) {
 	killed := copyDir(t, dir)
 	stopIngester(t, ing1)
 
-	ing, err := ingester.New(testConfig(t, killed), newBucket(t), discardLogger(), nil)
+	ing, err := ingester.New(testConfig(t, killed), newBucket(t), overrides.NewStatic(defaultLimits()), discardLogger(), nil)
 	require.NoError(t, err)
 	require.NoError(t, ing.Flush(), "flush before start")
 

@@ -62,6 +62,7 @@ type vivace struct {
 	JaegerBinary  string // UDP
 	JaegerCompact string // UDP
 	Datadog       string
+	OpenCensus    string
 
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -73,7 +74,7 @@ type vivace struct {
 func startVivace(t testing.TB, config string, env []string, flags ...string) *vivace {
 	t.Helper()
 	dir := t.TempDir()
-	ports := freePorts(t, 9)
+	ports := freePorts(t, 10)
 	udp := freeUDPPorts(t, 2)
 	cfgPath := filepath.Join(dir, "vivace.yaml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(config), 0o644))
@@ -97,6 +98,7 @@ func startVivace(t testing.TB, config string, env []string, flags ...string) *vi
 		JaegerBinary:  fmt.Sprintf("127.0.0.1:%d", udp[0]),
 		JaegerCompact: fmt.Sprintf("127.0.0.1:%d", udp[1]),
 		Datadog:       fmt.Sprintf("127.0.0.1:%d", ports[8]),
+		OpenCensus:    fmt.Sprintf("127.0.0.1:%d", ports[9]),
 	}
 	v.args = append([]string{
 		"-config.file=" + cfgPath,
@@ -112,6 +114,7 @@ func startVivace(t testing.TB, config string, env []string, flags ...string) *vi
 		"-distributor.receivers.jaeger.thrift-binary.endpoint=" + v.JaegerBinary,
 		"-distributor.receivers.jaeger.thrift-compact.endpoint=" + v.JaegerCompact,
 		"-distributor.receivers.datadog.endpoint=" + v.Datadog,
+		"-distributor.receivers.opencensus.endpoint=" + v.OpenCensus,
 		"-storage.trace.wal.path=" + filepath.Join(dir, "wal"),
 		"-storage.trace.local.path=" + filepath.Join(dir, "blocks"),
 		"-ingester.flush-check-period=100ms",

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/vivace-dev/vivace/internal/model"
 	"github.com/vivace-dev/vivace/internal/model/modeltest"
+	"github.com/vivace-dev/vivace/internal/vivacepb"
 	"github.com/vivace-dev/vivace/storage/storagetest"
 )
 
@@ -141,7 +144,8 @@ storage:
 	want := rec.traces(t)
 	t.Logf("%d requests, %d traces acknowledged", sent.Load(), len(want))
 	requireEachFound(t, frontend, want)
-	step("all found before flush")
+	requireSearchFindsAll(t, frontend, want)
+	step("all found before flush, by ID and by search")
 
 	// Flush every ingester and wait until their WAL copies are dropped
 	// (complete_block_timeout): answers then come from blocks alone.
@@ -167,7 +171,8 @@ storage:
 	}, time.Minute, 100*time.Millisecond, "the compactor merges the replicas' blocks")
 	require.Positive(t, compactor.metric("vivace_compactor_spans_deduplicated_total"))
 	requireEachFound(t, frontend, want)
-	step("all found after compaction")
+	requireSearchFindsAll(t, frontend, want)
+	step("all found after compaction, by ID and by search")
 
 	// A graceful stop flushes and leaves the ring.
 	ingesters[2].stop()
@@ -218,4 +223,39 @@ func requireEachFound(t *testing.T, v *vivace, want map[model.TraceID]*tracev1.T
 		t.Fatalf("%d of %d traces not found complete, or with a span twice, e.g. %v", len(missing), len(want), missing[:min(5, len(missing))])
 	}
 	requireAllFound(t, v, sample, "")
+}
+
+// requireSearchFindsAll checks that a search over everything, through the
+// frontend's HTTP API and its streaming gRPC on the same port, finds each
+// trace once.
+func requireSearchFindsAll(t *testing.T, frontend *vivace, want map[model.TraceID]*tracev1.TracesData) {
+	t.Helper()
+	wantIDs := make([]string, 0, len(want))
+	for id := range want {
+		wantIDs = append(wantIDs, id.String())
+	}
+	slices.Sort(wantIDs)
+	limit := strconv.Itoa(len(want) + 100)
+
+	code, body, _ := frontend.get("/api/search?q=" + url.QueryEscape("{}") + "&limit=" + limit)
+	require.Equal(t, http.StatusOK, code, string(body))
+	var resp searchResponse
+	decodeStrict(t, body, &resp)
+	var got []string
+	for _, tr := range resp.Traces {
+		got = append(got, tr.TraceID)
+	}
+	slices.Sort(got)
+	require.Equal(t, wantIDs, got, "HTTP search")
+
+	stream, err := streamingClient(t, frontend.HTTP).Search(orgCtx(t, ""), &vivacepb.SearchRequest{Query: "{}", Limit: uint32(len(want) + 100)})
+	require.NoError(t, err)
+	msgs, err := receive(stream)
+	require.NoError(t, err)
+	require.NotEmpty(t, msgs)
+	last := msgs[len(msgs)-1]
+	require.Equal(t, last.Metrics.TotalJobs, last.Metrics.CompletedJobs)
+	got = traceIDs(last.Traces)
+	slices.Sort(got)
+	require.Equal(t, wantIDs, got, "streamed search")
 }

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -83,12 +84,23 @@ func TestTenancy(t *testing.T) {
 // TestReadAPIErrors: what the read API answers to bad and unknown IDs and
 // to a trace over max_bytes_per_trace.
 func TestReadAPIErrors(t *testing.T) {
-	v := startVivace(t, "overrides:\n  defaults:\n    global:\n      max_bytes_per_trace: 3000\n", nil)
+	// The trace is stored under no limit; then the runtime overrides file
+	// limits the tenant's traces, and reads obey it without a restart.
+	overridesFile := filepath.Join(t.TempDir(), "overrides.yaml")
+	require.NoError(t, os.WriteFile(overridesFile, nil, 0o644))
+	v := startVivace(t, fmt.Sprintf("overrides:\n  per_tenant_override_config: %s\n  per_tenant_override_period: 100ms\n", overridesFile), nil)
 	big := sendRaw(t, v, "", 4, 1).traces(t) // ~20 spans, well over 3000 bytes
 	var bigID model.TraceID
 	for id := range big {
 		bigID = id
 	}
+	require.NoError(t, os.WriteFile(overridesFile, []byte("overrides:\n  single-tenant:\n    global:\n      max_bytes_per_trace: 3000\n"), 0o644))
+	require.Eventually(t, func() bool {
+		code, _, _ := v.get("/api/traces/" + bigID.String())
+		return code == 422
+	}, 10*time.Second, 50*time.Millisecond, "the new limit applies")
+	_, rc, _ := v.get("/status/runtime_config")
+	require.Contains(t, string(rc), "max_bytes_per_trace: 3000")
 	tests := []struct {
 		name, path string
 		code       int

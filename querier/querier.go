@@ -7,15 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/grafana/dskit/ring"
 	"github.com/grafana/dskit/user"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
@@ -65,11 +62,10 @@ type Querier struct {
 	bkt       storage.Bucket
 	blocks    *blocklist.List
 	logger    *slog.Logger
+	m         *metrics
 
 	mu      sync.Mutex
 	readers map[string]map[string]*block.Reader // tenant → block ID; readers cache footers, indexes and blooms
-
-	blocksInspected prometheus.Counter
 }
 
 // New makes a querier reading from ingesters and the blocks in list.
@@ -79,15 +75,16 @@ func New(ingesters Ingesters, bkt storage.Bucket, list *blocklist.List, logger *
 		bkt:       bkt,
 		blocks:    list,
 		logger:    logger.With("component", "querier"),
+		m:         newMetrics(reg),
 		readers:   map[string]map[string]*block.Reader{},
-		blocksInspected: promauto.With(reg).NewCounter(prometheus.CounterOpts{
-			Name: "vivace_querier_blocks_inspected_total", Help: "Blocks whose bloom filter or data a trace lookup read.",
-		}),
 	}
 }
 
 // FindTraceByID runs one trace-by-ID job. The answer's trace is an encoded
-// TracesData with each span once.
+// TracesData with each span once. With req.LowHalf and no trace of exactly
+// the (64-bit) ID, it holds instead every trace whose low 64 bits match, each
+// combined on its own. A corrupt block is skipped (see skipCorrupt) and
+// marks the answer PARTIAL.
 func (q *Querier) FindTraceByID(ctx context.Context, req *vivacepb.TraceByIDRequest) (*vivacepb.TraceByIDResponse, error) {
 	tenant, err := user.ExtractOrgID(ctx)
 	if err != nil {
@@ -97,12 +94,14 @@ func (q *Querier) FindTraceByID(ctx context.Context, req *vivacepb.TraceByIDRequ
 	if err != nil {
 		return nil, err
 	}
-	var parts []*tracev1.TracesData
-	var inspected uint64
+	if req.LowHalf && !id.Is64Bit() {
+		return nil, fmt.Errorf("%w: low_half asks for a 64-bit ID, not %s", errBadJob, id)
+	}
 	mode := req.QueryMode
 	if mode == "" {
 		mode = ModeAll
 	}
+	f := newFound(id)
 	if mode == ModeAll || mode == ModeIngesters {
 		answers, err := q.findInIngesters(ctx, tenant, id, req)
 		if err != nil {
@@ -116,25 +115,22 @@ func (q *Querier) FindTraceByID(ctx context.Context, req *vivacepb.TraceByIDRequ
 			if err := proto.Unmarshal(a.Trace, td); err != nil {
 				return nil, fmt.Errorf("decode ingester answer: %w", err)
 			}
-			parts = append(parts, td)
-			inspected += uint64(len(a.Trace))
+			f.add(id, td)
+			f.inspected += uint64(len(a.Trace))
 		}
 	}
 	if mode == ModeAll || mode == ModeBlocks {
-		found, err := q.findInBlocks(ctx, tenant, id, req)
-		if err != nil {
-			return nil, err
-		}
-		parts = append(parts, found...)
-	}
-	combined := model.Combine(parts...)
-	resp := &vivacepb.TraceByIDResponse{Metrics: &vivacepb.TraceByIDMetrics{InspectedBytes: inspected}}
-	if combined != nil {
-		if resp.Trace, err = proto.Marshal(combined); err != nil {
+		if err := q.findInBlocks(ctx, tenant, id, req, f); err != nil {
 			return nil, err
 		}
 	}
-	return resp, nil
+	if req.LowHalf && len(f.parts) == 0 {
+		// Only after the exact lookup found nothing: see findLowHalf.
+		if err := q.findLowHalf(ctx, tenant, id, mode, req, f); err != nil {
+			return nil, err
+		}
+	}
+	return f.response()
 }
 
 // findInIngesters asks the ingesters that own the trace. Writes reach a
@@ -172,46 +168,46 @@ func (q *Querier) findInIngesters(ctx context.Context, tenant string, id model.T
 // findInBlocks looks the trace up in every block of the tenant that the
 // request's block-ID and time range admit, in parallel; each block costs a
 // bloom shard, an index and one row group at most.
-func (q *Querier) findInBlocks(ctx context.Context, tenant string, id model.TraceID, req *vivacepb.TraceByIDRequest) ([]*tracev1.TracesData, error) {
+func (q *Querier) findInBlocks(ctx context.Context, tenant string, id model.TraceID, req *vivacepb.TraceByIDRequest, f *found) error {
 	idHex := id.String()
-	all := q.blocks.Metas(tenant)
-	q.dropGoneReaders(tenant, all)
 	var metas []*block.Meta
-	for _, m := range all {
-		switch {
-		case req.BlockStart != "" && m.BlockID < req.BlockStart,
-			req.BlockEnd != "" && m.BlockID > req.BlockEnd,
-			idHex < m.MinID || idHex > m.MaxID,
-			req.Start > 0 && m.EndTime.Before(time.Unix(req.Start, 0)),
-			// Whole seconds: a block starting within the end second overlaps.
-			req.End > 0 && m.StartTime.Unix() > req.End:
-			continue
+	for _, m := range q.blocksFor(tenant, req.Start, req.End, req.BlockStart, req.BlockEnd) {
+		if idHex >= m.MinID && idHex <= m.MaxID {
+			metas = append(metas, m)
 		}
-		metas = append(metas, m)
 	}
-	// A fixed order makes combined answers deterministic.
-	slices.SortFunc(metas, func(a, b *block.Meta) int { return strings.Compare(a.BlockID, b.BlockID) })
-	found := make([]*tracev1.TracesData, len(metas))
+	tds := make([]*tracev1.TracesData, len(metas))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for i, m := range metas {
 		g.Go(func() error {
-			q.blocksInspected.Inc()
-			td, err := q.reader(tenant, m).FindTraceByID(gctx, id)
-			if errors.Is(err, storage.ErrNotFound) {
+			q.m.blocksInspected.Inc()
+			err := q.safeRead(tenant, m, func() (err error) {
+				tds[i], err = q.reader(tenant, m).FindTraceByID(gctx, id)
+				return err
+			})
+			switch {
+			case errors.Is(err, storage.ErrNotFound):
 				return nil // deleted since the last poll (compacted or past retention)
-			}
-			if err != nil {
+			case q.skipCorrupt(tenant, m, err):
+				f.skip(m.BlockID)
+				return nil
+			case err != nil:
 				return fmt.Errorf("find in block %s: %w", m.BlockID, err)
 			}
-			found[i] = td
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return err
 	}
-	return slices.DeleteFunc(found, func(td *tracev1.TracesData) bool { return td == nil }), nil
+	// In block-ID order: combined answers are deterministic.
+	for _, td := range tds {
+		if td != nil {
+			f.add(id, td)
+		}
+	}
+	return nil
 }
 
 func (q *Querier) reader(tenant string, m *block.Meta) *block.Reader {

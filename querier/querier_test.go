@@ -78,7 +78,17 @@ func (f *fakeIngesters) FindTraceByID(ctx context.Context, req *vivacepb.TraceBy
 	if f.err != nil {
 		return nil, f.err
 	}
-	b := f.traces[tenant][model.TraceID(req.TraceId)]
+	id := model.TraceID(req.TraceId)
+	b := f.traces[tenant][id]
+	if len(b) == 0 && req.LowHalf {
+		// As an ingester does: every trace whose low half matches.
+		ids := slices.SortedFunc(maps.Keys(f.traces[tenant]), model.TraceID.Compare)
+		for _, other := range ids {
+			if other.Low64() == id.Low64() {
+				b = append(b, f.traces[tenant][other]...)
+			}
+		}
+	}
 	return &vivacepb.TraceByIDResponse{Trace: b, Metrics: &vivacepb.TraceByIDMetrics{InspectedBytes: uint64(len(b))}}, nil
 }
 
@@ -175,6 +185,26 @@ func counter(t testing.TB, reg prometheus.Gatherer, name string) float64 {
 		}
 	}
 	t.Fatalf("no metric %s", name)
+	return 0
+}
+
+// counterVec is the value of the counter name with the given tenant label.
+func counterVec(t testing.TB, reg prometheus.Gatherer, name, tenant string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.Metric {
+			for _, l := range m.Label {
+				if l.GetName() == "tenant" && l.GetValue() == tenant {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
 	return 0
 }
 
@@ -522,11 +552,12 @@ func TestBlockDeletedAfterPoll(t *testing.T) {
 	requireSpans(t, f.whole, got)
 }
 
-// TestBlockCorruptAfterPoll: a block that cannot be read fails the job
-// (the frontend reports it) rather than answering with part of the trace.
+// TestBlockCorruptAfterPoll: a block that turns out corrupt is skipped and
+// counted; the answer holds what the other blocks and the ingesters hold,
+// marked PARTIAL with the block named (see corrupt_test.go for more).
 func TestBlockCorruptAfterPoll(t *testing.T) {
 	f := newFixture(t)
-	q, _ := newQuerier(t, f.ing, f.bkt)
+	q, reg := newQuerier(t, f.ing, f.bkt)
 	ctx := context.Background()
 	keys, err := f.bkt.List(ctx, storage.BlockDir(tenant, blockMid))
 	require.NoError(t, err)
@@ -536,8 +567,11 @@ func TestBlockCorruptAfterPoll(t *testing.T) {
 		}
 		require.NoError(t, f.bkt.Put(ctx, k, bytes.NewReader([]byte("junk")), 4))
 	}
-	_, err = q.FindTraceByID(user.InjectOrgID(ctx, tenant), &vivacepb.TraceByIDRequest{TraceId: f.id[:]})
-	require.ErrorContains(t, err, blockMid)
+	got, resp := findTrace(t, q, &vivacepb.TraceByIDRequest{TraceId: f.id[:]})
+	requireSpans(t, f.whole, got) // block mid's spans are in the other blocks too
+	require.Equal(t, vivacepb.PartialStatus_PARTIAL, resp.Status)
+	require.Contains(t, resp.Message, blockMid)
+	require.EqualValues(t, 1, counterVec(t, reg, "vivace_querier_corrupt_blocks_total", tenant))
 }
 
 // TestFindMergesReplicas: with replication factor 3, each write reached some

@@ -61,10 +61,11 @@ func (q *Querier) Search(ctx context.Context, job *vivacepb.SearchJob) (*vivacep
 }
 
 // searchBlocks scans the blocks the job admits, in parallel, until the job's
-// limit of traces is found.
+// limit of traces is found. A corrupt block is skipped (see skipCorrupt).
 func (q *Querier) searchBlocks(ctx context.Context, tenant string, m *search.Matcher, job *vivacepb.SearchJob, res *search.Results) error {
 	metas := q.blocksFor(tenant, job.Start, job.End, job.BlockStart, job.BlockEnd)
-	conds := m.Query.Conditions()
+	start, end := m.TimeRange()
+	opts := block.SearchOptions{Conditions: m.Query.Conditions(), Start: start, End: end, Project: true, Fields: m.Query.Fields()}
 	var mu sync.Mutex // guards res
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -72,20 +73,24 @@ func (q *Querier) searchBlocks(ctx context.Context, tenant string, m *search.Mat
 	g.SetLimit(8)
 	for _, meta := range metas {
 		g.Go(func() error {
-			q.blocksInspected.Inc()
-			st, err := q.reader(tenant, meta).Search(gctx, conds, func(_ model.TraceID, td *tracev1.TracesData) error {
-				md := m.Match(td)
-				if md == nil {
+			q.m.blocksInspected.Inc()
+			var st block.SearchStats
+			err := q.safeRead(tenant, meta, func() (err error) {
+				st, err = q.reader(tenant, meta).Search(gctx, opts, func(_ model.TraceID, td *tracev1.TracesData) error {
+					md := m.Match(td)
+					if md == nil {
+						return nil
+					}
+					mu.Lock()
+					defer mu.Unlock()
+					res.AddTrace(md)
+					if res.Full() {
+						cancel() // the other blocks stop too
+						return errStop
+					}
 					return nil
-				}
-				mu.Lock()
-				defer mu.Unlock()
-				res.AddTrace(md)
-				if res.Full() {
-					cancel() // the other blocks stop too
-					return errStop
-				}
-				return nil
+				})
+				return err
 			})
 			mu.Lock()
 			res.Add(&vivacepb.SearchResponse{Metrics: &vivacepb.SearchMetrics{
@@ -101,6 +106,8 @@ func (q *Querier) searchBlocks(ctx context.Context, tenant string, m *search.Mat
 			case err == nil, errors.Is(err, errStop), errors.Is(err, storage.ErrNotFound):
 				return nil // ErrNotFound: deleted since the last poll
 			case full && errors.Is(err, context.Canceled):
+				return nil
+			case q.skipCorrupt(tenant, meta, err):
 				return nil
 			}
 			return fmt.Errorf("search block %s: %w", meta.BlockID, err)
@@ -163,15 +170,19 @@ func (q *Querier) SearchTags(ctx context.Context, job *vivacepb.TagsJob) (*vivac
 			if tags.Full() {
 				break
 			}
-			st, err := q.reader(tenant, meta).Search(ctx, nil, func(_ model.TraceID, td *tracev1.TracesData) error {
-				tags.Add(td)
-				if tags.Full() {
-					return errStop
-				}
-				return nil
+			var st block.SearchStats
+			err := q.safeRead(tenant, meta, func() (err error) {
+				st, err = q.reader(tenant, meta).Search(ctx, block.SearchOptions{}, func(_ model.TraceID, td *tracev1.TracesData) error {
+					tags.Add(td)
+					if tags.Full() {
+						return errStop
+					}
+					return nil
+				})
+				return err
 			})
 			inspected += st.InspectedBytes
-			if err != nil && !errors.Is(err, errStop) && !errors.Is(err, storage.ErrNotFound) {
+			if err != nil && !errors.Is(err, errStop) && !errors.Is(err, storage.ErrNotFound) && !q.skipCorrupt(tenant, meta, err) {
 				return nil, fmt.Errorf("search tags in block %s: %w", meta.BlockID, err)
 			}
 		}

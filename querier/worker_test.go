@@ -223,6 +223,8 @@ type noLimits struct{}
 
 func (noLimits) MaxBytesPerTrace(string) int { return 0 }
 
+func (noLimits) MaxSearchDuration(string) time.Duration { return 0 }
+
 // realFrontend is a running query-frontend serving jobs over gRPC.
 type realFrontend struct {
 	addr string

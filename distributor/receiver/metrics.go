@@ -9,7 +9,7 @@ import (
 // registry under the same names, help and labels, told apart by the const
 // label receiver, so they are defined here once.
 type Metrics struct {
-	Requests     *prometheus.CounterVec // by protocol and outcome (ok, error)
+	Requests     *prometheus.CounterVec // by protocol and outcome (ok, limited, error)
 	Refused      *prometheus.CounterVec // requests refused as bad input, by protocol and reason
 	RefusedSpans *prometheus.CounterVec // spans in refused requests, by reason
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -29,6 +30,8 @@ type Split struct {
 	IDs    []TraceID
 	Traces [][]byte // Traces[i] holds the spans of IDs[i]
 	Spans  int
+	// Truncated counts the attribute values SplitByTraceTruncating cut.
+	Truncated int
 }
 
 // span is one span found in the request: where its bytes are and which
@@ -52,6 +55,17 @@ type ssParts struct {
 // distributor's hot path. Unknown fields of ResourceSpans and ScopeSpans are
 // dropped; spans are kept byte for byte.
 func SplitByTrace(req []byte) (*Split, error) {
+	return SplitByTraceTruncating(req, 0)
+}
+
+// SplitByTraceTruncating is SplitByTrace that also cuts every string or
+// bytes attribute value longer than maxAttrBytes (0: none) to that length, a
+// string at a UTF-8 character boundary: the attributes of resources, scopes,
+// spans, span events and links, and values nested in their arrays and
+// key-value lists. Keys are kept. A span, resource or scope no longer than
+// maxAttrBytes holds no such value and is not looked into; only one that
+// holds one is re-encoded, in the rare case, the rest are copied as received.
+func SplitByTraceTruncating(req []byte, maxAttrBytes int) (*Split, error) {
 	var (
 		out       Split
 		resources []rsParts
@@ -69,6 +83,11 @@ func SplitByTrace(req []byte) (*Split, error) {
 			switch {
 			case num == fieldRSResource && typ == protowire.BytesType:
 				resources[rs].resource = raw
+				if hasLongValue(val, msgResource, maxAttrBytes, 0) {
+					var n int
+					resources[rs].resource, n = truncatedField(fieldRSResource, val, msgResource, maxAttrBytes)
+					out.Truncated += n
+				}
 			case num == fieldRSSchemaURL && typ == protowire.BytesType:
 				resources[rs].schema = raw
 			case num == fieldRSScopeSpans && typ == protowire.BytesType:
@@ -78,12 +97,22 @@ func SplitByTrace(req []byte) (*Split, error) {
 					switch {
 					case num == fieldSSScope && typ == protowire.BytesType:
 						scopes[ss].scope = raw
+						if hasLongValue(val, msgScope, maxAttrBytes, 0) {
+							var n int
+							scopes[ss].scope, n = truncatedField(fieldSSScope, val, msgScope, maxAttrBytes)
+							out.Truncated += n
+						}
 					case num == fieldSSSchemaURL && typ == protowire.BytesType:
 						scopes[ss].schema = raw
 					case num == fieldSSSpans && typ == protowire.BytesType:
 						id, err := spanTraceID(val)
 						if err != nil {
 							return fmt.Errorf("span %d: %w", len(spans)+1, err)
+						}
+						if hasLongValue(val, msgSpan, maxAttrBytes, 0) {
+							var n int
+							val, n = appendTruncated(nil, val, msgSpan, maxAttrBytes, 0)
+							out.Truncated += n
 						}
 						t, ok := traceIdx[id]
 						if !ok {
@@ -247,4 +276,196 @@ func forEachField(b []byte, fn func(num protowire.Number, typ protowire.Type, ra
 		b = b[n+m:]
 	}
 	return nil
+}
+
+// CountSpans counts the spans of an encoded ExportTraceServiceRequest or
+// TracesData without decoding them, up to the first malformed field.
+func CountSpans(req []byte) int {
+	n := 0
+	_ = forEachField(req, func(num protowire.Number, typ protowire.Type, _, rs []byte) error {
+		if num != fieldTracesResourceSpans || typ != protowire.BytesType {
+			return nil
+		}
+		return forEachField(rs, func(num protowire.Number, typ protowire.Type, _, ss []byte) error {
+			if num != fieldRSScopeSpans || typ != protowire.BytesType {
+				return nil
+			}
+			return forEachField(ss, func(num protowire.Number, typ protowire.Type, _, _ []byte) error {
+				if num == fieldSSSpans && typ == protowire.BytesType {
+					n++
+				}
+				return nil
+			})
+		})
+	})
+	return n
+}
+
+// The messages that hold attributes, for truncating their values.
+type attrMsg uint8
+
+const (
+	msgNone attrMsg = iota
+	msgSpan
+	msgEvent
+	msgLink
+	msgResource
+	msgScope
+	msgKeyValue
+	msgAnyValue
+	msgArrayValue
+	msgKeyValueList
+	msgLeaf // a string_value or bytes_value: what is truncated
+)
+
+// maxAttrNesting bounds the descent into nested arrays and key-value lists;
+// deeper values are left alone.
+const maxAttrNesting = 32
+
+// attrChild tells which field num of a message m leads to attributes.
+func attrChild(m attrMsg, num protowire.Number) attrMsg {
+	switch m {
+	case msgSpan:
+		switch num {
+		case 9: // attributes
+			return msgKeyValue
+		case 11: // events
+			return msgEvent
+		case 13: // links
+			return msgLink
+		}
+	case msgEvent:
+		if num == 3 { // attributes
+			return msgKeyValue
+		}
+	case msgLink:
+		if num == 4 { // attributes
+			return msgKeyValue
+		}
+	case msgResource:
+		if num == 1 { // attributes
+			return msgKeyValue
+		}
+	case msgScope:
+		if num == 3 { // attributes
+			return msgKeyValue
+		}
+	case msgKeyValue:
+		if num == 2 { // value
+			return msgAnyValue
+		}
+	case msgAnyValue:
+		switch num {
+		case 1, 7: // string_value, bytes_value
+			return msgLeaf
+		case 5: // array_value
+			return msgArrayValue
+		case 6: // kvlist_value
+			return msgKeyValueList
+		}
+	case msgArrayValue:
+		if num == 1 { // values
+			return msgAnyValue
+		}
+	case msgKeyValueList:
+		if num == 1 { // values
+			return msgKeyValue
+		}
+	}
+	return msgNone
+}
+
+// hasLongValue tells whether the encoded message b of type m holds an
+// attribute value longer than limit. A message no longer than limit cannot, so
+// most spans are not looked into. It does not allocate; a malformed part
+// counts as holding none.
+func hasLongValue(b []byte, m attrMsg, limit, depth int) bool {
+	if limit <= 0 || len(b) <= limit || depth > maxAttrNesting {
+		return false
+	}
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return false
+		}
+		if typ != protowire.BytesType {
+			k := protowire.ConsumeFieldValue(num, typ, b[n:])
+			if k < 0 {
+				return false
+			}
+			b = b[n+k:]
+			continue
+		}
+		val, k := protowire.ConsumeBytes(b[n:])
+		if k < 0 {
+			return false
+		}
+		switch c := attrChild(m, num); c {
+		case msgNone:
+		case msgLeaf:
+			if len(val) > limit {
+				return true
+			}
+		default:
+			if hasLongValue(val, c, limit, depth+1) {
+				return true
+			}
+		}
+		b = b[n+k:]
+	}
+	return false
+}
+
+// appendTruncated appends message b of type m to dst with every attribute
+// value longer than limit cut, and returns how many it cut. Fields on no path
+// to an attribute, and a malformed rest, are copied as they are.
+func appendTruncated(dst, b []byte, m attrMsg, limit, depth int) ([]byte, int) {
+	cut := 0
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType {
+			if n >= 0 {
+				if k := protowire.ConsumeFieldValue(num, typ, b[n:]); k >= 0 {
+					dst = append(dst, b[:n+k]...)
+					b = b[n+k:]
+					continue
+				}
+			}
+			return append(dst, b...), cut
+		}
+		val, k := protowire.ConsumeBytes(b[n:])
+		if k < 0 {
+			return append(dst, b...), cut
+		}
+		c := attrChild(m, num)
+		switch {
+		case c == msgLeaf && len(val) > limit:
+			end := limit
+			if num == 1 { // a string: do not split a character
+				for i := 0; i < utf8.UTFMax-1 && end > 0 && !utf8.RuneStart(val[end]); i++ {
+					end--
+				}
+			}
+			dst = protowire.AppendTag(dst, num, protowire.BytesType)
+			dst = protowire.AppendBytes(dst, val[:end])
+			cut++
+		case c != msgNone && c != msgLeaf && hasLongValue(val, c, limit, depth+1):
+			sub, k := appendTruncated(nil, val, c, limit, depth+1)
+			dst = protowire.AppendTag(dst, num, protowire.BytesType)
+			dst = protowire.AppendBytes(dst, sub)
+			cut += k
+		default:
+			dst = append(dst, b[:n+k]...)
+		}
+		b = b[n+k:]
+	}
+	return dst, cut
+}
+
+// truncatedField is field num holding message val of type m with its long
+// attribute values cut, tag included.
+func truncatedField(num protowire.Number, val []byte, m attrMsg, limit int) ([]byte, int) {
+	sub, n := appendTruncated(nil, val, m, limit, 0)
+	raw := protowire.AppendTag(make([]byte, 0, len(sub)+protowire.SizeTag(num)+protowire.SizeVarint(uint64(len(sub)))), num, protowire.BytesType)
+	return protowire.AppendBytes(raw, sub), n
 }

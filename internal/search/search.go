@@ -49,19 +49,19 @@ func NewMatcher(job *vivacepb.SearchJob) (*Matcher, error) {
 	return m, nil
 }
 
+// TimeRange is the job's time range in unix nanoseconds, [start, end), 0
+// open: Match leaves out the traces that end before start or start at or
+// after end.
+func (m *Matcher) TimeRange() (start, end uint64) { return m.start, m.end }
+
 // Match returns the trace's search result, or nil when it does not match or
 // lies outside the job's time range.
 func (m *Matcher) Match(td *tracev1.TracesData) *vivacepb.TraceSearchMetadata {
-	sum := traceql.Summarize(td)
-	if sum.DurationNanos == 0 && sum.StartUnixNano == 0 && sum.TraceID.IsZero() {
-		return nil // no spans
-	}
-	if (m.start > 0 && sum.StartUnixNano+sum.DurationNanos < m.start) || (m.end > 0 && sum.StartUnixNano >= m.end) {
-		return nil
-	}
-	sets := m.Query.Eval(td)
+	sum, sets := m.Query.EvalIf(td, func(sum traceql.TraceSummary) bool {
+		return !(m.start > 0 && sum.StartUnixNano+sum.DurationNanos < m.start) && !(m.end > 0 && sum.StartUnixNano >= m.end)
+	})
 	if len(sets) == 0 {
-		return nil
+		return nil // no spans, outside the time range, or no match
 	}
 	md := &vivacepb.TraceSearchMetadata{
 		TraceID:           sum.TraceID.String(),

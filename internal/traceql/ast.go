@@ -15,7 +15,11 @@
 //     earliest span as root for trace:rootName and trace:rootService;
 //   - query hints (with (...)) are parsed and kept but change nothing;
 //   - metrics functions (rate(), ..._over_time()) are parse errors: search
-//     runs span queries only.
+//     runs span queries only;
+//   - trace:id = "<id>" reads the ID in every form a lookup by ID accepts
+//     (model.ReadTraceID: hex of any length and case, decimal, UUID,
+//     traceparent) and matches a trace whose ID is one of its readings or,
+//     for a 64-bit reading, whose low 64 bits are that reading.
 package traceql
 
 import (
@@ -29,6 +33,8 @@ import (
 
 	commonv1 "go.opentelemetry.io/proto/otlp/common/v1"
 	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
+
+	"github.com/vivace-dev/vivace/internal/model"
 )
 
 // Query is a parsed TraceQL query.
@@ -217,7 +223,8 @@ type BinaryExpr struct {
 	Op       Operator
 	LHS, RHS FieldExpr
 
-	re *regexp.Regexp // compiled by the parser for =~ and !~
+	re  *regexp.Regexp         // compiled by the parser for =~ and !~
+	ids []model.TraceIDReading // set by the parser for trace:id = or != a literal it reads (normalizeID)
 }
 
 // UnaryExpr is `!x` (OpNot) or `-x` (OpSub).
@@ -719,7 +726,8 @@ func conjunctConditions(e FieldExpr) []Condition {
 		if e.Op == OpAnd {
 			return append(conjunctConditions(e.LHS), conjunctConditions(e.RHS)...)
 		}
-		if !e.Op.isComparison() {
+		if !e.Op.isComparison() || e.ids != nil {
+			// A trace:id literal matches several IDs: no simple condition.
 			return nil
 		}
 		if a, ok := e.LHS.(*Attribute); ok {

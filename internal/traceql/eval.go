@@ -49,6 +49,10 @@ func (q *Query) Eval(td *tracev1.TracesData) []SpanSet {
 	if len(t.spans) == 0 {
 		return nil
 	}
+	return q.eval(t)
+}
+
+func (q *Query) eval(t *trace) []SpanSet {
 	all := make([]int, len(t.spans))
 	for i := range all {
 		all[i] = i
@@ -74,7 +78,21 @@ type TraceSummary struct {
 // Summarize returns the root and time range of a trace, with the same root
 // that trace:rootName and trace:rootService use.
 func Summarize(td *tracev1.TracesData) TraceSummary {
+	return newTrace(td).summary()
+}
+
+// EvalIf is Summarize and, if keep (when not nil) accepts the summary of a
+// trace with spans, Eval, for the price of one.
+func (q *Query) EvalIf(td *tracev1.TracesData, keep func(TraceSummary) bool) (TraceSummary, []SpanSet) {
 	t := newTrace(td)
+	sum := t.summary()
+	if len(t.spans) == 0 || (keep != nil && !keep(sum)) {
+		return sum, nil
+	}
+	return sum, q.eval(t)
+}
+
+func (t *trace) summary() TraceSummary {
 	if len(t.spans) == 0 {
 		return TraceSummary{}
 	}
@@ -461,6 +479,9 @@ func (t *trace) eval(e FieldExpr, i int) Value {
 		case OpAdd, OpSub, OpMul, OpDiv:
 			return arithmetic(e.Op, t.eval(e.LHS, i), t.eval(e.RHS, i))
 		}
+		if e.ids != nil {
+			return BoolValue(t.traceIDIn(i, e.ids) == (e.Op == OpEqual))
+		}
 		// The literal nil tests for absence.
 		if isNilLiteral(e.RHS) || isNilLiteral(e.LHS) {
 			other := e.LHS
@@ -473,6 +494,22 @@ func (t *trace) eval(e FieldExpr, i int) Value {
 		return BoolValue(compare(e.Op, t.eval(e.LHS, i), t.eval(e.RHS, i), e))
 	}
 	return Value{}
+}
+
+// traceIDIn tells whether span i's trace ID is one of the readings of a
+// trace:id literal or, for a 64-bit reading, has it as its low 64 bits (the
+// ID a tracer that keeps only the low half knows the trace by).
+func (t *trace) traceIDIn(i int, readings []model.TraceIDReading) bool {
+	id, err := model.TraceIDFromBytes(t.spans[i].span.TraceId)
+	if err != nil {
+		return false
+	}
+	for _, r := range readings {
+		if id == r.ID || (r.ID.Is64Bit() && id.Low64() == r.ID.Low64()) {
+			return true
+		}
+	}
+	return false
 }
 
 func isNilLiteral(e FieldExpr) bool {

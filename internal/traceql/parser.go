@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/vivace-dev/vivace/internal/model"
 )
 
 // ParseError is a syntax or type error at a position in the query.
@@ -800,11 +802,32 @@ func anchoredRegexp(pattern string) (*regexp.Regexp, error) {
 }
 
 // normalizeID lets `trace:id = "AF7651"` match: IDs compare as lower-case
-// hex, left-padded with zeros like trace IDs elsewhere in Vivace.
+// hex, left-padded with zeros like trace IDs elsewhere in Vivace. A trace:id
+// literal is moreover read as lookups by ID read what users paste
+// (model.ReadTraceID); one that does not read as an ID compares as a string
+// and matches no trace.
 func normalizeID(b *BinaryExpr) {
 	if b.Op == OpEqual || b.Op == OpNotEqual {
 		b.LHS, b.RHS = paddedID(b.LHS, b.RHS), paddedID(b.RHS, b.LHS)
+		if b.ids = traceIDReadings(b.LHS, b.RHS); b.ids == nil {
+			b.ids = traceIDReadings(b.RHS, b.LHS)
+		}
 	}
+}
+
+// traceIDReadings returns the readings of e when it is a string literal
+// compared with trace:id and reads as a trace ID.
+func traceIDReadings(e, other FieldExpr) []model.TraceIDReading {
+	lit, isLit := e.(Value)
+	a, isAttr := other.(*Attribute)
+	if !isLit || !isAttr || lit.Type != TypeString || a.Intrinsic != IntrinsicTraceID {
+		return nil
+	}
+	readings, err := model.ReadTraceID(lit.S)
+	if err != nil {
+		return nil
+	}
+	return readings
 }
 
 // paddedID returns e, or the full-width ID it spells when compared with an

@@ -39,7 +39,7 @@ type SearchRequest struct {
 	End           uint32                 `protobuf:"varint,6,opt,name=end,proto3" json:"end,omitempty"`
 	// TraceQL; field 7 is unused in Tempo too.
 	Query           string `protobuf:"bytes,8,opt,name=Query,proto3" json:"Query,omitempty"`
-	SpansPerSpanSet uint32 `protobuf:"varint,9,opt,name=SpansPerSpanSet,proto3" json:"SpansPerSpanSet,omitempty"`
+	SpansPerSpanSet uint32 `protobuf:"varint,9,opt,name=SpansPerSpanSet,proto3" json:"SpansPerSpanSet,omitempty"` // Field 10 (Tempo's RF1After) is left out.
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -502,6 +502,178 @@ func (x *SearchMetrics) GetInspectedSpans() uint64 {
 	return 0
 }
 
+// SearchTagsRequest: the HTTP tag endpoints' scope, q, start, end and limit.
+// Field 7 (Tempo's RF1After) is left out.
+type SearchTagsRequest struct {
+	state                protoimpl.MessageState `protogen:"open.v1"`
+	Scope                string                 `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
+	Query                string                 `protobuf:"bytes,2,opt,name=query,proto3" json:"query,omitempty"`
+	Start                uint32                 `protobuf:"varint,3,opt,name=start,proto3" json:"start,omitempty"`
+	End                  uint32                 `protobuf:"varint,4,opt,name=end,proto3" json:"end,omitempty"`
+	MaxTagsPerScope      uint32                 `protobuf:"varint,5,opt,name=maxTagsPerScope,proto3" json:"maxTagsPerScope,omitempty"`
+	StaleValuesThreshold uint32                 `protobuf:"varint,6,opt,name=staleValuesThreshold,proto3" json:"staleValuesThreshold,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *SearchTagsRequest) Reset() {
+	*x = SearchTagsRequest{}
+	mi := &file_tempo_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchTagsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchTagsRequest) ProtoMessage() {}
+
+func (x *SearchTagsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tempo_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchTagsRequest.ProtoReflect.Descriptor instead.
+func (*SearchTagsRequest) Descriptor() ([]byte, []int) {
+	return file_tempo_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SearchTagsRequest) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
+}
+
+func (x *SearchTagsRequest) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *SearchTagsRequest) GetStart() uint32 {
+	if x != nil {
+		return x.Start
+	}
+	return 0
+}
+
+func (x *SearchTagsRequest) GetEnd() uint32 {
+	if x != nil {
+		return x.End
+	}
+	return 0
+}
+
+func (x *SearchTagsRequest) GetMaxTagsPerScope() uint32 {
+	if x != nil {
+		return x.MaxTagsPerScope
+	}
+	return 0
+}
+
+func (x *SearchTagsRequest) GetStaleValuesThreshold() uint32 {
+	if x != nil {
+		return x.StaleValuesThreshold
+	}
+	return 0
+}
+
+// SearchTagValuesRequest: the HTTP tag value endpoints' tag, q, start, end
+// and limit. Field 3 is unused in Tempo too; field 8 (RF1After) is left out.
+type SearchTagValuesRequest struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	TagName             string                 `protobuf:"bytes,1,opt,name=tagName,proto3" json:"tagName,omitempty"`
+	Query               string                 `protobuf:"bytes,2,opt,name=query,proto3" json:"query,omitempty"`
+	Start               uint32                 `protobuf:"varint,4,opt,name=start,proto3" json:"start,omitempty"`
+	End                 uint32                 `protobuf:"varint,5,opt,name=end,proto3" json:"end,omitempty"`
+	MaxTagValues        uint32                 `protobuf:"varint,6,opt,name=maxTagValues,proto3" json:"maxTagValues,omitempty"`
+	StaleValueThreshold uint32                 `protobuf:"varint,7,opt,name=staleValueThreshold,proto3" json:"staleValueThreshold,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *SearchTagValuesRequest) Reset() {
+	*x = SearchTagValuesRequest{}
+	mi := &file_tempo_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchTagValuesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchTagValuesRequest) ProtoMessage() {}
+
+func (x *SearchTagValuesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tempo_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchTagValuesRequest.ProtoReflect.Descriptor instead.
+func (*SearchTagValuesRequest) Descriptor() ([]byte, []int) {
+	return file_tempo_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SearchTagValuesRequest) GetTagName() string {
+	if x != nil {
+		return x.TagName
+	}
+	return ""
+}
+
+func (x *SearchTagValuesRequest) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *SearchTagValuesRequest) GetStart() uint32 {
+	if x != nil {
+		return x.Start
+	}
+	return 0
+}
+
+func (x *SearchTagValuesRequest) GetEnd() uint32 {
+	if x != nil {
+		return x.End
+	}
+	return 0
+}
+
+func (x *SearchTagValuesRequest) GetMaxTagValues() uint32 {
+	if x != nil {
+		return x.MaxTagValues
+	}
+	return 0
+}
+
+func (x *SearchTagValuesRequest) GetStaleValueThreshold() uint32 {
+	if x != nil {
+		return x.StaleValueThreshold
+	}
+	return 0
+}
+
 type SearchTagsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	TagNames      []string               `protobuf:"bytes,1,rep,name=tagNames,proto3" json:"tagNames,omitempty"`
@@ -511,7 +683,7 @@ type SearchTagsResponse struct {
 
 func (x *SearchTagsResponse) Reset() {
 	*x = SearchTagsResponse{}
-	mi := &file_tempo_proto_msgTypes[6]
+	mi := &file_tempo_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -523,7 +695,7 @@ func (x *SearchTagsResponse) String() string {
 func (*SearchTagsResponse) ProtoMessage() {}
 
 func (x *SearchTagsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tempo_proto_msgTypes[6]
+	mi := &file_tempo_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -536,7 +708,7 @@ func (x *SearchTagsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchTagsResponse.ProtoReflect.Descriptor instead.
 func (*SearchTagsResponse) Descriptor() ([]byte, []int) {
-	return file_tempo_proto_rawDescGZIP(), []int{6}
+	return file_tempo_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SearchTagsResponse) GetTagNames() []string {
@@ -555,7 +727,7 @@ type SearchTagsV2Response struct {
 
 func (x *SearchTagsV2Response) Reset() {
 	*x = SearchTagsV2Response{}
-	mi := &file_tempo_proto_msgTypes[7]
+	mi := &file_tempo_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -567,7 +739,7 @@ func (x *SearchTagsV2Response) String() string {
 func (*SearchTagsV2Response) ProtoMessage() {}
 
 func (x *SearchTagsV2Response) ProtoReflect() protoreflect.Message {
-	mi := &file_tempo_proto_msgTypes[7]
+	mi := &file_tempo_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -580,7 +752,7 @@ func (x *SearchTagsV2Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchTagsV2Response.ProtoReflect.Descriptor instead.
 func (*SearchTagsV2Response) Descriptor() ([]byte, []int) {
-	return file_tempo_proto_rawDescGZIP(), []int{7}
+	return file_tempo_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SearchTagsV2Response) GetScopes() []*SearchTagsV2Scope {
@@ -600,7 +772,7 @@ type SearchTagsV2Scope struct {
 
 func (x *SearchTagsV2Scope) Reset() {
 	*x = SearchTagsV2Scope{}
-	mi := &file_tempo_proto_msgTypes[8]
+	mi := &file_tempo_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -612,7 +784,7 @@ func (x *SearchTagsV2Scope) String() string {
 func (*SearchTagsV2Scope) ProtoMessage() {}
 
 func (x *SearchTagsV2Scope) ProtoReflect() protoreflect.Message {
-	mi := &file_tempo_proto_msgTypes[8]
+	mi := &file_tempo_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -625,7 +797,7 @@ func (x *SearchTagsV2Scope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchTagsV2Scope.ProtoReflect.Descriptor instead.
 func (*SearchTagsV2Scope) Descriptor() ([]byte, []int) {
-	return file_tempo_proto_rawDescGZIP(), []int{8}
+	return file_tempo_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SearchTagsV2Scope) GetName() string {
@@ -651,7 +823,7 @@ type SearchTagValuesResponse struct {
 
 func (x *SearchTagValuesResponse) Reset() {
 	*x = SearchTagValuesResponse{}
-	mi := &file_tempo_proto_msgTypes[9]
+	mi := &file_tempo_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -663,7 +835,7 @@ func (x *SearchTagValuesResponse) String() string {
 func (*SearchTagValuesResponse) ProtoMessage() {}
 
 func (x *SearchTagValuesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tempo_proto_msgTypes[9]
+	mi := &file_tempo_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -676,7 +848,7 @@ func (x *SearchTagValuesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchTagValuesResponse.ProtoReflect.Descriptor instead.
 func (*SearchTagValuesResponse) Descriptor() ([]byte, []int) {
-	return file_tempo_proto_rawDescGZIP(), []int{9}
+	return file_tempo_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SearchTagValuesResponse) GetTagValues() []string {
@@ -696,7 +868,7 @@ type TagValue struct {
 
 func (x *TagValue) Reset() {
 	*x = TagValue{}
-	mi := &file_tempo_proto_msgTypes[10]
+	mi := &file_tempo_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -708,7 +880,7 @@ func (x *TagValue) String() string {
 func (*TagValue) ProtoMessage() {}
 
 func (x *TagValue) ProtoReflect() protoreflect.Message {
-	mi := &file_tempo_proto_msgTypes[10]
+	mi := &file_tempo_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -721,7 +893,7 @@ func (x *TagValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TagValue.ProtoReflect.Descriptor instead.
 func (*TagValue) Descriptor() ([]byte, []int) {
-	return file_tempo_proto_rawDescGZIP(), []int{10}
+	return file_tempo_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *TagValue) GetType() string {
@@ -747,7 +919,7 @@ type SearchTagValuesV2Response struct {
 
 func (x *SearchTagValuesV2Response) Reset() {
 	*x = SearchTagValuesV2Response{}
-	mi := &file_tempo_proto_msgTypes[11]
+	mi := &file_tempo_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -759,7 +931,7 @@ func (x *SearchTagValuesV2Response) String() string {
 func (*SearchTagValuesV2Response) ProtoMessage() {}
 
 func (x *SearchTagValuesV2Response) ProtoReflect() protoreflect.Message {
-	mi := &file_tempo_proto_msgTypes[11]
+	mi := &file_tempo_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -772,7 +944,7 @@ func (x *SearchTagValuesV2Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchTagValuesV2Response.ProtoReflect.Descriptor instead.
 func (*SearchTagValuesV2Response) Descriptor() ([]byte, []int) {
-	return file_tempo_proto_rawDescGZIP(), []int{11}
+	return file_tempo_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SearchTagValuesV2Response) GetTagValues() []*TagValue {
@@ -833,7 +1005,21 @@ const file_tempo_proto_rawDesc = "" +
 	"\rcompletedJobs\x18\x04 \x01(\rR\rcompletedJobs\x12\x1c\n" +
 	"\ttotalJobs\x18\x05 \x01(\rR\ttotalJobs\x12(\n" +
 	"\x0ftotalBlockBytes\x18\x06 \x01(\x04R\x0ftotalBlockBytes\x12&\n" +
-	"\x0einspectedSpans\x18\a \x01(\x04R\x0einspectedSpans\"0\n" +
+	"\x0einspectedSpans\x18\a \x01(\x04R\x0einspectedSpans\"\xc5\x01\n" +
+	"\x11SearchTagsRequest\x12\x14\n" +
+	"\x05scope\x18\x01 \x01(\tR\x05scope\x12\x14\n" +
+	"\x05query\x18\x02 \x01(\tR\x05query\x12\x14\n" +
+	"\x05start\x18\x03 \x01(\rR\x05start\x12\x10\n" +
+	"\x03end\x18\x04 \x01(\rR\x03end\x12(\n" +
+	"\x0fmaxTagsPerScope\x18\x05 \x01(\rR\x0fmaxTagsPerScope\x122\n" +
+	"\x14staleValuesThreshold\x18\x06 \x01(\rR\x14staleValuesThreshold\"\xc6\x01\n" +
+	"\x16SearchTagValuesRequest\x12\x18\n" +
+	"\atagName\x18\x01 \x01(\tR\atagName\x12\x14\n" +
+	"\x05query\x18\x02 \x01(\tR\x05query\x12\x14\n" +
+	"\x05start\x18\x04 \x01(\rR\x05start\x12\x10\n" +
+	"\x03end\x18\x05 \x01(\rR\x03end\x12\"\n" +
+	"\fmaxTagValues\x18\x06 \x01(\rR\fmaxTagValues\x120\n" +
+	"\x13staleValueThreshold\x18\a \x01(\rR\x13staleValueThreshold\"0\n" +
 	"\x12SearchTagsResponse\x12\x1a\n" +
 	"\btagNames\x18\x01 \x03(\tR\btagNames\"J\n" +
 	"\x14SearchTagsV2Response\x122\n" +
@@ -847,9 +1033,14 @@ const file_tempo_proto_rawDesc = "" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\"L\n" +
 	"\x19SearchTagValuesV2Response\x12/\n" +
-	"\ttagValues\x18\x01 \x03(\v2\x11.tempopb.TagValueR\ttagValues2O\n" +
+	"\ttagValues\x18\x01 \x03(\v2\x11.tempopb.TagValueR\ttagValues2\x99\x03\n" +
 	"\x10StreamingQuerier\x12;\n" +
-	"\x06Search\x12\x16.tempopb.SearchRequest\x1a\x17.tempopb.SearchResponse0\x01B0Z.github.com/vivace-dev/vivace/internal/vivacepbb\x06proto3"
+	"\x06Search\x12\x16.tempopb.SearchRequest\x1a\x17.tempopb.SearchResponse0\x01\x12G\n" +
+	"\n" +
+	"SearchTags\x12\x1a.tempopb.SearchTagsRequest\x1a\x1b.tempopb.SearchTagsResponse0\x01\x12K\n" +
+	"\fSearchTagsV2\x12\x1a.tempopb.SearchTagsRequest\x1a\x1d.tempopb.SearchTagsV2Response0\x01\x12V\n" +
+	"\x0fSearchTagValues\x12\x1f.tempopb.SearchTagValuesRequest\x1a .tempopb.SearchTagValuesResponse0\x01\x12Z\n" +
+	"\x11SearchTagValuesV2\x12\x1f.tempopb.SearchTagValuesRequest\x1a\".tempopb.SearchTagValuesV2Response0\x01B0Z.github.com/vivace-dev/vivace/internal/vivacepbb\x06proto3"
 
 var (
 	file_tempo_proto_rawDescOnce sync.Once
@@ -863,7 +1054,7 @@ func file_tempo_proto_rawDescGZIP() []byte {
 	return file_tempo_proto_rawDescData
 }
 
-var file_tempo_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_tempo_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_tempo_proto_goTypes = []any{
 	(*SearchRequest)(nil),             // 0: tempopb.SearchRequest
 	(*SearchResponse)(nil),            // 1: tempopb.SearchResponse
@@ -871,30 +1062,40 @@ var file_tempo_proto_goTypes = []any{
 	(*SpanSet)(nil),                   // 3: tempopb.SpanSet
 	(*Span)(nil),                      // 4: tempopb.Span
 	(*SearchMetrics)(nil),             // 5: tempopb.SearchMetrics
-	(*SearchTagsResponse)(nil),        // 6: tempopb.SearchTagsResponse
-	(*SearchTagsV2Response)(nil),      // 7: tempopb.SearchTagsV2Response
-	(*SearchTagsV2Scope)(nil),         // 8: tempopb.SearchTagsV2Scope
-	(*SearchTagValuesResponse)(nil),   // 9: tempopb.SearchTagValuesResponse
-	(*TagValue)(nil),                  // 10: tempopb.TagValue
-	(*SearchTagValuesV2Response)(nil), // 11: tempopb.SearchTagValuesV2Response
-	nil,                               // 12: tempopb.SearchRequest.TagsEntry
-	(*v1.KeyValue)(nil),               // 13: opentelemetry.proto.common.v1.KeyValue
+	(*SearchTagsRequest)(nil),         // 6: tempopb.SearchTagsRequest
+	(*SearchTagValuesRequest)(nil),    // 7: tempopb.SearchTagValuesRequest
+	(*SearchTagsResponse)(nil),        // 8: tempopb.SearchTagsResponse
+	(*SearchTagsV2Response)(nil),      // 9: tempopb.SearchTagsV2Response
+	(*SearchTagsV2Scope)(nil),         // 10: tempopb.SearchTagsV2Scope
+	(*SearchTagValuesResponse)(nil),   // 11: tempopb.SearchTagValuesResponse
+	(*TagValue)(nil),                  // 12: tempopb.TagValue
+	(*SearchTagValuesV2Response)(nil), // 13: tempopb.SearchTagValuesV2Response
+	nil,                               // 14: tempopb.SearchRequest.TagsEntry
+	(*v1.KeyValue)(nil),               // 15: opentelemetry.proto.common.v1.KeyValue
 }
 var file_tempo_proto_depIdxs = []int32{
-	12, // 0: tempopb.SearchRequest.Tags:type_name -> tempopb.SearchRequest.TagsEntry
+	14, // 0: tempopb.SearchRequest.Tags:type_name -> tempopb.SearchRequest.TagsEntry
 	2,  // 1: tempopb.SearchResponse.traces:type_name -> tempopb.TraceSearchMetadata
 	5,  // 2: tempopb.SearchResponse.metrics:type_name -> tempopb.SearchMetrics
 	3,  // 3: tempopb.TraceSearchMetadata.spanSet:type_name -> tempopb.SpanSet
 	3,  // 4: tempopb.TraceSearchMetadata.spanSets:type_name -> tempopb.SpanSet
 	4,  // 5: tempopb.SpanSet.spans:type_name -> tempopb.Span
-	13, // 6: tempopb.SpanSet.attributes:type_name -> opentelemetry.proto.common.v1.KeyValue
-	13, // 7: tempopb.Span.attributes:type_name -> opentelemetry.proto.common.v1.KeyValue
-	8,  // 8: tempopb.SearchTagsV2Response.scopes:type_name -> tempopb.SearchTagsV2Scope
-	10, // 9: tempopb.SearchTagValuesV2Response.tagValues:type_name -> tempopb.TagValue
+	15, // 6: tempopb.SpanSet.attributes:type_name -> opentelemetry.proto.common.v1.KeyValue
+	15, // 7: tempopb.Span.attributes:type_name -> opentelemetry.proto.common.v1.KeyValue
+	10, // 8: tempopb.SearchTagsV2Response.scopes:type_name -> tempopb.SearchTagsV2Scope
+	12, // 9: tempopb.SearchTagValuesV2Response.tagValues:type_name -> tempopb.TagValue
 	0,  // 10: tempopb.StreamingQuerier.Search:input_type -> tempopb.SearchRequest
-	1,  // 11: tempopb.StreamingQuerier.Search:output_type -> tempopb.SearchResponse
-	11, // [11:12] is the sub-list for method output_type
-	10, // [10:11] is the sub-list for method input_type
+	6,  // 11: tempopb.StreamingQuerier.SearchTags:input_type -> tempopb.SearchTagsRequest
+	6,  // 12: tempopb.StreamingQuerier.SearchTagsV2:input_type -> tempopb.SearchTagsRequest
+	7,  // 13: tempopb.StreamingQuerier.SearchTagValues:input_type -> tempopb.SearchTagValuesRequest
+	7,  // 14: tempopb.StreamingQuerier.SearchTagValuesV2:input_type -> tempopb.SearchTagValuesRequest
+	1,  // 15: tempopb.StreamingQuerier.Search:output_type -> tempopb.SearchResponse
+	8,  // 16: tempopb.StreamingQuerier.SearchTags:output_type -> tempopb.SearchTagsResponse
+	9,  // 17: tempopb.StreamingQuerier.SearchTagsV2:output_type -> tempopb.SearchTagsV2Response
+	11, // 18: tempopb.StreamingQuerier.SearchTagValues:output_type -> tempopb.SearchTagValuesResponse
+	13, // 19: tempopb.StreamingQuerier.SearchTagValuesV2:output_type -> tempopb.SearchTagValuesV2Response
+	15, // [15:20] is the sub-list for method output_type
+	10, // [10:15] is the sub-list for method input_type
 	10, // [10:10] is the sub-list for extension type_name
 	10, // [10:10] is the sub-list for extension extendee
 	0,  // [0:10] is the sub-list for field type_name
@@ -911,7 +1112,7 @@ func file_tempo_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tempo_proto_rawDesc), len(file_tempo_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,7 +26,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	StreamingQuerier_Search_FullMethodName = "/tempopb.StreamingQuerier/Search"
+	StreamingQuerier_Search_FullMethodName            = "/tempopb.StreamingQuerier/Search"
+	StreamingQuerier_SearchTags_FullMethodName        = "/tempopb.StreamingQuerier/SearchTags"
+	StreamingQuerier_SearchTagsV2_FullMethodName      = "/tempopb.StreamingQuerier/SearchTagsV2"
+	StreamingQuerier_SearchTagValues_FullMethodName   = "/tempopb.StreamingQuerier/SearchTagValues"
+	StreamingQuerier_SearchTagValuesV2_FullMethodName = "/tempopb.StreamingQuerier/SearchTagValuesV2"
 )
 
 // StreamingQuerierClient is the client API for StreamingQuerier service.
@@ -34,9 +38,15 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // StreamingQuerier is what Grafana's Tempo data source calls with streaming
-// on: partial SearchResponses as jobs complete.
+// on: partial SearchResponses as jobs complete. Tempo's service also has
+// MetricsQueryRange and MetricsQueryInstant; Vivace does not declare them, so
+// a call to either is answered Unimplemented.
 type StreamingQuerierClient interface {
 	Search(ctx context.Context, in *SearchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SearchResponse], error)
+	SearchTags(ctx context.Context, in *SearchTagsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SearchTagsResponse], error)
+	SearchTagsV2(ctx context.Context, in *SearchTagsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SearchTagsV2Response], error)
+	SearchTagValues(ctx context.Context, in *SearchTagValuesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SearchTagValuesResponse], error)
+	SearchTagValuesV2(ctx context.Context, in *SearchTagValuesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SearchTagValuesV2Response], error)
 }
 
 type streamingQuerierClient struct {
@@ -66,14 +76,96 @@ func (c *streamingQuerierClient) Search(ctx context.Context, in *SearchRequest, 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type StreamingQuerier_SearchClient = grpc.ServerStreamingClient[SearchResponse]
 
+func (c *streamingQuerierClient) SearchTags(ctx context.Context, in *SearchTagsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SearchTagsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &StreamingQuerier_ServiceDesc.Streams[1], StreamingQuerier_SearchTags_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SearchTagsRequest, SearchTagsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type StreamingQuerier_SearchTagsClient = grpc.ServerStreamingClient[SearchTagsResponse]
+
+func (c *streamingQuerierClient) SearchTagsV2(ctx context.Context, in *SearchTagsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SearchTagsV2Response], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &StreamingQuerier_ServiceDesc.Streams[2], StreamingQuerier_SearchTagsV2_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SearchTagsRequest, SearchTagsV2Response]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type StreamingQuerier_SearchTagsV2Client = grpc.ServerStreamingClient[SearchTagsV2Response]
+
+func (c *streamingQuerierClient) SearchTagValues(ctx context.Context, in *SearchTagValuesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SearchTagValuesResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &StreamingQuerier_ServiceDesc.Streams[3], StreamingQuerier_SearchTagValues_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SearchTagValuesRequest, SearchTagValuesResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type StreamingQuerier_SearchTagValuesClient = grpc.ServerStreamingClient[SearchTagValuesResponse]
+
+func (c *streamingQuerierClient) SearchTagValuesV2(ctx context.Context, in *SearchTagValuesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SearchTagValuesV2Response], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &StreamingQuerier_ServiceDesc.Streams[4], StreamingQuerier_SearchTagValuesV2_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SearchTagValuesRequest, SearchTagValuesV2Response]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type StreamingQuerier_SearchTagValuesV2Client = grpc.ServerStreamingClient[SearchTagValuesV2Response]
+
 // StreamingQuerierServer is the server API for StreamingQuerier service.
 // All implementations must embed UnimplementedStreamingQuerierServer
 // for forward compatibility.
 //
 // StreamingQuerier is what Grafana's Tempo data source calls with streaming
-// on: partial SearchResponses as jobs complete.
+// on: partial SearchResponses as jobs complete. Tempo's service also has
+// MetricsQueryRange and MetricsQueryInstant; Vivace does not declare them, so
+// a call to either is answered Unimplemented.
 type StreamingQuerierServer interface {
 	Search(*SearchRequest, grpc.ServerStreamingServer[SearchResponse]) error
+	SearchTags(*SearchTagsRequest, grpc.ServerStreamingServer[SearchTagsResponse]) error
+	SearchTagsV2(*SearchTagsRequest, grpc.ServerStreamingServer[SearchTagsV2Response]) error
+	SearchTagValues(*SearchTagValuesRequest, grpc.ServerStreamingServer[SearchTagValuesResponse]) error
+	SearchTagValuesV2(*SearchTagValuesRequest, grpc.ServerStreamingServer[SearchTagValuesV2Response]) error
 	mustEmbedUnimplementedStreamingQuerierServer()
 }
 
@@ -86,6 +178,18 @@ type UnimplementedStreamingQuerierServer struct{}
 
 func (UnimplementedStreamingQuerierServer) Search(*SearchRequest, grpc.ServerStreamingServer[SearchResponse]) error {
 	return status.Error(codes.Unimplemented, "method Search not implemented")
+}
+func (UnimplementedStreamingQuerierServer) SearchTags(*SearchTagsRequest, grpc.ServerStreamingServer[SearchTagsResponse]) error {
+	return status.Error(codes.Unimplemented, "method SearchTags not implemented")
+}
+func (UnimplementedStreamingQuerierServer) SearchTagsV2(*SearchTagsRequest, grpc.ServerStreamingServer[SearchTagsV2Response]) error {
+	return status.Error(codes.Unimplemented, "method SearchTagsV2 not implemented")
+}
+func (UnimplementedStreamingQuerierServer) SearchTagValues(*SearchTagValuesRequest, grpc.ServerStreamingServer[SearchTagValuesResponse]) error {
+	return status.Error(codes.Unimplemented, "method SearchTagValues not implemented")
+}
+func (UnimplementedStreamingQuerierServer) SearchTagValuesV2(*SearchTagValuesRequest, grpc.ServerStreamingServer[SearchTagValuesV2Response]) error {
+	return status.Error(codes.Unimplemented, "method SearchTagValuesV2 not implemented")
 }
 func (UnimplementedStreamingQuerierServer) mustEmbedUnimplementedStreamingQuerierServer() {}
 func (UnimplementedStreamingQuerierServer) testEmbeddedByValue()                          {}
@@ -119,6 +223,50 @@ func _StreamingQuerier_Search_Handler(srv interface{}, stream grpc.ServerStream)
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type StreamingQuerier_SearchServer = grpc.ServerStreamingServer[SearchResponse]
 
+func _StreamingQuerier_SearchTags_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(SearchTagsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(StreamingQuerierServer).SearchTags(m, &grpc.GenericServerStream[SearchTagsRequest, SearchTagsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type StreamingQuerier_SearchTagsServer = grpc.ServerStreamingServer[SearchTagsResponse]
+
+func _StreamingQuerier_SearchTagsV2_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(SearchTagsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(StreamingQuerierServer).SearchTagsV2(m, &grpc.GenericServerStream[SearchTagsRequest, SearchTagsV2Response]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type StreamingQuerier_SearchTagsV2Server = grpc.ServerStreamingServer[SearchTagsV2Response]
+
+func _StreamingQuerier_SearchTagValues_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(SearchTagValuesRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(StreamingQuerierServer).SearchTagValues(m, &grpc.GenericServerStream[SearchTagValuesRequest, SearchTagValuesResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type StreamingQuerier_SearchTagValuesServer = grpc.ServerStreamingServer[SearchTagValuesResponse]
+
+func _StreamingQuerier_SearchTagValuesV2_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(SearchTagValuesRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(StreamingQuerierServer).SearchTagValuesV2(m, &grpc.GenericServerStream[SearchTagValuesRequest, SearchTagValuesV2Response]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type StreamingQuerier_SearchTagValuesV2Server = grpc.ServerStreamingServer[SearchTagValuesV2Response]
+
 // StreamingQuerier_ServiceDesc is the grpc.ServiceDesc for StreamingQuerier service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -130,6 +278,26 @@ var StreamingQuerier_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Search",
 			Handler:       _StreamingQuerier_Search_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "SearchTags",
+			Handler:       _StreamingQuerier_SearchTags_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "SearchTagsV2",
+			Handler:       _StreamingQuerier_SearchTagsV2_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "SearchTagValues",
+			Handler:       _StreamingQuerier_SearchTagValues_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "SearchTagValuesV2",
+			Handler:       _StreamingQuerier_SearchTagValuesV2_Handler,
 			ServerStreams: true,
 		},
 	},

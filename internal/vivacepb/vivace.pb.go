@@ -26,6 +26,59 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// PushErrorReason is why an ingester refused one trace of a push.
+type PushErrorReason int32
+
+const (
+	PushErrorReason_NO_ERROR PushErrorReason = 0
+	// The trace is new and the tenant has ingestion.max_traces_per_user live
+	// traces in the ingester.
+	PushErrorReason_MAX_LIVE_TRACES PushErrorReason = 1
+	// The trace would hold more than global.max_bytes_per_trace unflushed.
+	PushErrorReason_TRACE_TOO_LARGE PushErrorReason = 2
+)
+
+// Enum value maps for PushErrorReason.
+var (
+	PushErrorReason_name = map[int32]string{
+		0: "NO_ERROR",
+		1: "MAX_LIVE_TRACES",
+		2: "TRACE_TOO_LARGE",
+	}
+	PushErrorReason_value = map[string]int32{
+		"NO_ERROR":        0,
+		"MAX_LIVE_TRACES": 1,
+		"TRACE_TOO_LARGE": 2,
+	}
+)
+
+func (x PushErrorReason) Enum() *PushErrorReason {
+	p := new(PushErrorReason)
+	*p = x
+	return p
+}
+
+func (x PushErrorReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PushErrorReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_vivace_proto_enumTypes[0].Descriptor()
+}
+
+func (PushErrorReason) Type() protoreflect.EnumType {
+	return &file_vivace_proto_enumTypes[0]
+}
+
+func (x PushErrorReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PushErrorReason.Descriptor instead.
+func (PushErrorReason) EnumDescriptor() ([]byte, []int) {
+	return file_vivace_proto_rawDescGZIP(), []int{0}
+}
+
 type PartialStatus int32
 
 const (
@@ -56,11 +109,11 @@ func (x PartialStatus) String() string {
 }
 
 func (PartialStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_vivace_proto_enumTypes[0].Descriptor()
+	return file_vivace_proto_enumTypes[1].Descriptor()
 }
 
 func (PartialStatus) Type() protoreflect.EnumType {
-	return &file_vivace_proto_enumTypes[0]
+	return &file_vivace_proto_enumTypes[1]
 }
 
 func (x PartialStatus) Number() protoreflect.EnumNumber {
@@ -69,7 +122,7 @@ func (x PartialStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PartialStatus.Descriptor instead.
 func (PartialStatus) EnumDescriptor() ([]byte, []int) {
-	return file_vivace_proto_rawDescGZIP(), []int{0}
+	return file_vivace_proto_rawDescGZIP(), []int{1}
 }
 
 // PushRequest carries spans already grouped by trace: traces[i] is an encoded
@@ -127,8 +180,13 @@ func (x *PushRequest) GetTraces() [][]byte {
 	return nil
 }
 
+// PushResponse says which traces of the request the ingester refused
+// because their tenant is over a limit; the others are stored.
+// errors_by_trace is empty when every trace was stored, else it has one
+// entry per trace of the request, in its order.
 type PushResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	ErrorsByTrace []PushErrorReason      `protobuf:"varint,1,rep,packed,name=errors_by_trace,json=errorsByTrace,proto3,enum=vivace.PushErrorReason" json:"errors_by_trace,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -161,6 +219,13 @@ func (x *PushResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use PushResponse.ProtoReflect.Descriptor instead.
 func (*PushResponse) Descriptor() ([]byte, []int) {
 	return file_vivace_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PushResponse) GetErrorsByTrace() []PushErrorReason {
+	if x != nil {
+		return x.ErrorsByTrace
+	}
+	return nil
 }
 
 // SearchJob is one part of a search: over the ingesters (query_mode
@@ -451,8 +516,15 @@ type TraceByIDRequest struct {
 	// Which part of the data to search: "all", "ingesters" or "blocks".
 	QueryMode string `protobuf:"bytes,4,opt,name=query_mode,json=queryMode,proto3" json:"query_mode,omitempty"`
 	// With query_mode "blocks": only blocks whose ID is in [block_start, block_end].
-	BlockStart    string `protobuf:"bytes,5,opt,name=block_start,json=blockStart,proto3" json:"block_start,omitempty"`
-	BlockEnd      string `protobuf:"bytes,6,opt,name=block_end,json=blockEnd,proto3" json:"block_end,omitempty"`
+	BlockStart string `protobuf:"bytes,5,opt,name=block_start,json=blockStart,proto3" json:"block_start,omitempty"`
+	BlockEnd   string `protobuf:"bytes,6,opt,name=block_end,json=blockEnd,proto3" json:"block_end,omitempty"`
+	// With low_half, trace_id is a 64-bit ID (its upper 8 bytes zero) and, when
+	// no trace has exactly that ID, the answer holds every trace whose low 64
+	// bits equal it, for tracers and logs that keep only the low half of a
+	// 128-bit ID. Such an answer may hold several traces. Ingesters are then
+	// all asked (the ring places a trace by its whole ID), and blocks scan
+	// their trace_id column.
+	LowHalf       bool `protobuf:"varint,7,opt,name=low_half,json=lowHalf,proto3" json:"low_half,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -527,6 +599,13 @@ func (x *TraceByIDRequest) GetBlockEnd() string {
 		return x.BlockEnd
 	}
 	return ""
+}
+
+func (x *TraceByIDRequest) GetLowHalf() bool {
+	if x != nil {
+		return x.LowHalf
+	}
+	return false
 }
 
 // TraceByIDResponse is wire-compatible with Tempo's tempopb.TraceByIDResponse.
@@ -817,8 +896,9 @@ const file_vivace_proto_rawDesc = "" +
 	"\fvivace.proto\x12\x06vivace\x1a\vtempo.proto\"7\n" +
 	"\vPushRequest\x12\x10\n" +
 	"\x03ids\x18\x01 \x03(\fR\x03ids\x12\x16\n" +
-	"\x06traces\x18\x02 \x03(\fR\x06traces\"\x0e\n" +
-	"\fPushResponse\"\xe9\x01\n" +
+	"\x06traces\x18\x02 \x03(\fR\x06traces\"O\n" +
+	"\fPushResponse\x12?\n" +
+	"\x0ferrors_by_trace\x18\x01 \x03(\x0e2\x17.vivace.PushErrorReasonR\rerrorsByTrace\"\xe9\x01\n" +
 	"\tSearchJob\x12\x14\n" +
 	"\x05query\x18\x01 \x01(\tR\x05query\x12\x14\n" +
 	"\x05start\x18\x02 \x01(\x03R\x05start\x12\x10\n" +
@@ -846,7 +926,7 @@ const file_vivace_proto_rawDesc = "" +
 	"TagsResult\x122\n" +
 	"\x06scopes\x18\x01 \x03(\v2\x1a.tempopb.SearchTagsV2ScopeR\x06scopes\x12)\n" +
 	"\x06values\x18\x02 \x03(\v2\x11.tempopb.TagValueR\x06values\x12'\n" +
-	"\x0finspected_bytes\x18\x03 \x01(\x04R\x0einspectedBytes\"\xb2\x01\n" +
+	"\x0finspected_bytes\x18\x03 \x01(\x04R\x0einspectedBytes\"\xcd\x01\n" +
 	"\x10TraceByIDRequest\x12\x19\n" +
 	"\btrace_id\x18\x01 \x01(\fR\atraceId\x12\x14\n" +
 	"\x05start\x18\x02 \x01(\x03R\x05start\x12\x10\n" +
@@ -855,7 +935,8 @@ const file_vivace_proto_rawDesc = "" +
 	"query_mode\x18\x04 \x01(\tR\tqueryMode\x12\x1f\n" +
 	"\vblock_start\x18\x05 \x01(\tR\n" +
 	"blockStart\x12\x1b\n" +
-	"\tblock_end\x18\x06 \x01(\tR\bblockEnd\"\xa6\x01\n" +
+	"\tblock_end\x18\x06 \x01(\tR\bblockEnd\x12\x19\n" +
+	"\blow_half\x18\a \x01(\bR\alowHalf\"\xa6\x01\n" +
 	"\x11TraceByIDResponse\x12\x14\n" +
 	"\x05trace\x18\x01 \x01(\fR\x05trace\x122\n" +
 	"\ametrics\x18\x02 \x01(\v2\x18.vivace.TraceByIDMetricsR\ametrics\x12-\n" +
@@ -875,7 +956,11 @@ const file_vivace_proto_rawDesc = "" +
 	"\x06search\x18\x05 \x01(\v2\x17.tempopb.SearchResponseR\x06search\x12&\n" +
 	"\x04tags\x18\x06 \x01(\v2\x12.vivace.TagsResultR\x04tags\":\n" +
 	"\x10TraceByIDMetrics\x12&\n" +
-	"\x0einspectedBytes\x18\x01 \x01(\x04R\x0einspectedBytes**\n" +
+	"\x0einspectedBytes\x18\x01 \x01(\x04R\x0einspectedBytes*I\n" +
+	"\x0fPushErrorReason\x12\f\n" +
+	"\bNO_ERROR\x10\x00\x12\x13\n" +
+	"\x0fMAX_LIVE_TRACES\x10\x01\x12\x13\n" +
+	"\x0fTRACE_TOO_LARGE\x10\x02**\n" +
 	"\rPartialStatus\x12\f\n" +
 	"\bCOMPLETE\x10\x00\x12\v\n" +
 	"\aPARTIAL\x10\x012;\n" +
@@ -901,50 +986,52 @@ func file_vivace_proto_rawDescGZIP() []byte {
 	return file_vivace_proto_rawDescData
 }
 
-var file_vivace_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_vivace_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_vivace_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_vivace_proto_goTypes = []any{
-	(PartialStatus)(0),        // 0: vivace.PartialStatus
-	(*PushRequest)(nil),       // 1: vivace.PushRequest
-	(*PushResponse)(nil),      // 2: vivace.PushResponse
-	(*SearchJob)(nil),         // 3: vivace.SearchJob
-	(*TagsJob)(nil),           // 4: vivace.TagsJob
-	(*TagsResult)(nil),        // 5: vivace.TagsResult
-	(*TraceByIDRequest)(nil),  // 6: vivace.TraceByIDRequest
-	(*TraceByIDResponse)(nil), // 7: vivace.TraceByIDResponse
-	(*Job)(nil),               // 8: vivace.Job
-	(*JobResult)(nil),         // 9: vivace.JobResult
-	(*TraceByIDMetrics)(nil),  // 10: vivace.TraceByIDMetrics
-	(*SearchTagsV2Scope)(nil), // 11: tempopb.SearchTagsV2Scope
-	(*TagValue)(nil),          // 12: tempopb.TagValue
-	(*SearchResponse)(nil),    // 13: tempopb.SearchResponse
+	(PushErrorReason)(0),      // 0: vivace.PushErrorReason
+	(PartialStatus)(0),        // 1: vivace.PartialStatus
+	(*PushRequest)(nil),       // 2: vivace.PushRequest
+	(*PushResponse)(nil),      // 3: vivace.PushResponse
+	(*SearchJob)(nil),         // 4: vivace.SearchJob
+	(*TagsJob)(nil),           // 5: vivace.TagsJob
+	(*TagsResult)(nil),        // 6: vivace.TagsResult
+	(*TraceByIDRequest)(nil),  // 7: vivace.TraceByIDRequest
+	(*TraceByIDResponse)(nil), // 8: vivace.TraceByIDResponse
+	(*Job)(nil),               // 9: vivace.Job
+	(*JobResult)(nil),         // 10: vivace.JobResult
+	(*TraceByIDMetrics)(nil),  // 11: vivace.TraceByIDMetrics
+	(*SearchTagsV2Scope)(nil), // 12: tempopb.SearchTagsV2Scope
+	(*TagValue)(nil),          // 13: tempopb.TagValue
+	(*SearchResponse)(nil),    // 14: tempopb.SearchResponse
 }
 var file_vivace_proto_depIdxs = []int32{
-	11, // 0: vivace.TagsResult.scopes:type_name -> tempopb.SearchTagsV2Scope
-	12, // 1: vivace.TagsResult.values:type_name -> tempopb.TagValue
-	10, // 2: vivace.TraceByIDResponse.metrics:type_name -> vivace.TraceByIDMetrics
-	0,  // 3: vivace.TraceByIDResponse.status:type_name -> vivace.PartialStatus
-	6,  // 4: vivace.Job.trace_by_id:type_name -> vivace.TraceByIDRequest
-	3,  // 5: vivace.Job.search:type_name -> vivace.SearchJob
-	4,  // 6: vivace.Job.tags:type_name -> vivace.TagsJob
-	7,  // 7: vivace.JobResult.trace_by_id:type_name -> vivace.TraceByIDResponse
-	13, // 8: vivace.JobResult.search:type_name -> tempopb.SearchResponse
-	5,  // 9: vivace.JobResult.tags:type_name -> vivace.TagsResult
-	1,  // 10: vivace.Pusher.Push:input_type -> vivace.PushRequest
-	6,  // 11: vivace.Querier.FindTraceByID:input_type -> vivace.TraceByIDRequest
-	3,  // 12: vivace.Querier.Search:input_type -> vivace.SearchJob
-	4,  // 13: vivace.Querier.SearchTags:input_type -> vivace.TagsJob
-	9,  // 14: vivace.Frontend.Process:input_type -> vivace.JobResult
-	2,  // 15: vivace.Pusher.Push:output_type -> vivace.PushResponse
-	7,  // 16: vivace.Querier.FindTraceByID:output_type -> vivace.TraceByIDResponse
-	13, // 17: vivace.Querier.Search:output_type -> tempopb.SearchResponse
-	5,  // 18: vivace.Querier.SearchTags:output_type -> vivace.TagsResult
-	8,  // 19: vivace.Frontend.Process:output_type -> vivace.Job
-	15, // [15:20] is the sub-list for method output_type
-	10, // [10:15] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	0,  // 0: vivace.PushResponse.errors_by_trace:type_name -> vivace.PushErrorReason
+	12, // 1: vivace.TagsResult.scopes:type_name -> tempopb.SearchTagsV2Scope
+	13, // 2: vivace.TagsResult.values:type_name -> tempopb.TagValue
+	11, // 3: vivace.TraceByIDResponse.metrics:type_name -> vivace.TraceByIDMetrics
+	1,  // 4: vivace.TraceByIDResponse.status:type_name -> vivace.PartialStatus
+	7,  // 5: vivace.Job.trace_by_id:type_name -> vivace.TraceByIDRequest
+	4,  // 6: vivace.Job.search:type_name -> vivace.SearchJob
+	5,  // 7: vivace.Job.tags:type_name -> vivace.TagsJob
+	8,  // 8: vivace.JobResult.trace_by_id:type_name -> vivace.TraceByIDResponse
+	14, // 9: vivace.JobResult.search:type_name -> tempopb.SearchResponse
+	6,  // 10: vivace.JobResult.tags:type_name -> vivace.TagsResult
+	2,  // 11: vivace.Pusher.Push:input_type -> vivace.PushRequest
+	7,  // 12: vivace.Querier.FindTraceByID:input_type -> vivace.TraceByIDRequest
+	4,  // 13: vivace.Querier.Search:input_type -> vivace.SearchJob
+	5,  // 14: vivace.Querier.SearchTags:input_type -> vivace.TagsJob
+	10, // 15: vivace.Frontend.Process:input_type -> vivace.JobResult
+	3,  // 16: vivace.Pusher.Push:output_type -> vivace.PushResponse
+	8,  // 17: vivace.Querier.FindTraceByID:output_type -> vivace.TraceByIDResponse
+	14, // 18: vivace.Querier.Search:output_type -> tempopb.SearchResponse
+	6,  // 19: vivace.Querier.SearchTags:output_type -> vivace.TagsResult
+	9,  // 20: vivace.Frontend.Process:output_type -> vivace.Job
+	16, // [16:21] is the sub-list for method output_type
+	11, // [11:16] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_vivace_proto_init() }
@@ -958,7 +1045,7 @@ func file_vivace_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vivace_proto_rawDesc), len(file_vivace_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   3,

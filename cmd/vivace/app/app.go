@@ -28,6 +28,7 @@ import (
 	"github.com/grafana/dskit/services"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	"google.golang.org/grpc/health/grpc_health_v1"
 
@@ -35,6 +36,7 @@ import (
 	"github.com/vivace-dev/vivace/distributor"
 	"github.com/vivace-dev/vivace/distributor/receiver/datadog"
 	"github.com/vivace-dev/vivace/distributor/receiver/jaeger"
+	"github.com/vivace-dev/vivace/distributor/receiver/opencensus"
 	"github.com/vivace-dev/vivace/distributor/receiver/otlp"
 	"github.com/vivace-dev/vivace/distributor/receiver/zipkin"
 	"github.com/vivace-dev/vivace/frontend"
@@ -42,6 +44,7 @@ import (
 	"github.com/vivace-dev/vivace/ingester/client"
 	"github.com/vivace-dev/vivace/internal/logging"
 	"github.com/vivace-dev/vivace/internal/membership"
+	"github.com/vivace-dev/vivace/internal/overrides"
 	"github.com/vivace-dev/vivace/internal/vivacepb"
 	"github.com/vivace-dev/vivace/querier"
 	"github.com/vivace-dev/vivace/storage"
@@ -65,6 +68,7 @@ const (
 	moduleQuerier       = "querier"
 	moduleQueryFrontend = "query-frontend"
 	moduleCompactor     = "compactor"
+	moduleOverrides     = "overrides"
 )
 
 // App is one Vivace process.
@@ -77,6 +81,7 @@ type App struct {
 	memberlistKV  *memberlist.KVInitService
 	ingesterRing  *ring.Ring
 	ingesterPool  *ringclient.Pool
+	overrides     *overrides.Overrides
 	bucket        storage.Bucket
 	blocklist     *blocklist.List
 	ingester      *ingester.Ingester
@@ -111,6 +116,7 @@ func (a *App) Run(ctx context.Context) error {
 	mm.RegisterModule(moduleMemberlistKV, a.initMemberlistKV, modules.UserInvisibleModule)
 	mm.RegisterModule(moduleRing, a.initRing, modules.UserInvisibleModule)
 	mm.RegisterModule(moduleStore, a.initStore, modules.UserInvisibleModule)
+	mm.RegisterModule(moduleOverrides, a.initOverrides, modules.UserInvisibleModule)
 	mm.RegisterModule(moduleBlocklist, a.initBlocklist, modules.UserInvisibleModule)
 	mm.RegisterModule(moduleIngester, a.initIngester)
 	mm.RegisterModule(moduleDistributor, a.initDistributor)
@@ -122,11 +128,12 @@ func (a *App) Run(ctx context.Context) error {
 		moduleMemberlistKV:  {moduleServer},
 		moduleRing:          {moduleServer, moduleMemberlistKV},
 		moduleBlocklist:     {moduleStore},
-		moduleIngester:      {moduleServer, moduleStore, moduleMemberlistKV},
-		moduleDistributor:   {moduleServer, moduleRing},
+		moduleOverrides:     {moduleServer},
+		moduleIngester:      {moduleServer, moduleStore, moduleMemberlistKV, moduleOverrides},
+		moduleDistributor:   {moduleServer, moduleRing, moduleOverrides},
 		moduleQuerier:       {moduleServer, moduleBlocklist, moduleRing},
-		moduleQueryFrontend: {moduleServer},
-		moduleCompactor:     {moduleServer, moduleBlocklist, moduleMemberlistKV},
+		moduleQueryFrontend: {moduleServer, moduleOverrides},
+		moduleCompactor:     {moduleServer, moduleBlocklist, moduleMemberlistKV, moduleOverrides},
 		TargetAll:           {moduleDistributor, moduleIngester, moduleQuerier, moduleQueryFrontend, moduleCompactor},
 	}
 	if a.cfg.Target == TargetAll {
@@ -232,6 +239,7 @@ func (a *App) initServer() (services.Service, error) {
 	srv.HTTP.HandleFunc("/ready", a.ready)
 	srv.HTTP.HandleFunc("/api/status/buildinfo", buildInfo)
 	srv.HTTP.HandleFunc("/status/buildinfo", buildInfo)
+	srv.HTTP.HandleFunc("/status/config", a.statusConfig)
 	srv.HTTP.HandleFunc("/shutdown", func(w http.ResponseWriter, _ *http.Request) {
 		a.logger.Info("shutdown requested over HTTP")
 		w.WriteHeader(http.StatusNoContent)
@@ -353,6 +361,17 @@ func (a *App) initStore() (services.Service, error) {
 	return nil, nil
 }
 
+// initOverrides loads the per-tenant limits, and reloads the runtime
+// overrides file while running.
+func (a *App) initOverrides() (services.Service, error) {
+	var err error
+	if a.overrides, err = overrides.New(a.cfg.Overrides, a.logger, a.reg); err != nil {
+		return nil, err
+	}
+	a.server.HTTP.HandleFunc("/status/runtime_config", a.statusRuntimeConfig)
+	return a.overrides, nil
+}
+
 func (a *App) initBlocklist() (services.Service, error) {
 	cfg := a.cfg.Storage.Trace.Blocklist
 	// The owner of index/<tenant> on the compactor ring writes the tenant's
@@ -382,7 +401,7 @@ func (a *App) initIngester() (services.Service, error) {
 		lc.Addr = "127.0.0.1" // alone: no one else dials it
 	}
 	var err error
-	if a.ingester, err = ingester.New(a.cfg.Ingester, a.bucket, a.logger, a.reg); err != nil {
+	if a.ingester, err = ingester.New(a.cfg.Ingester, a.bucket, a.overrides, a.logger, a.reg); err != nil {
 		return nil, err
 	}
 	vivacepb.RegisterPusherServer(a.server.GRPC, a.ingester)
@@ -404,11 +423,8 @@ func (a *App) initDistributor() (services.Service, error) {
 		Client:  func(inst ring.InstanceDesc) (distributor.IngesterClient, error) { return a.ingesterFor(inst) },
 		Timeout: a.cfg.IngesterClient.RemoteTimeout,
 	}
-	var err error
-	if a.distributor, err = distributor.New(a.cfg.Distributor, ingesters, a.logger, a.reg); err != nil {
-		return nil, err
-	}
-	// The distributors' own ring, for /distributor/ring.
+	// The distributors' own ring, for /distributor/ring and for global
+	// rate limits, which each distributor enforces its share of.
 	dr := &a.cfg.Distributor.Ring
 	if !a.cfg.usesMemberlist() && dr.InstanceAddr == "" {
 		dr.InstanceAddr = "127.0.0.1"
@@ -416,6 +432,9 @@ func (a *App) initDistributor() (services.Service, error) {
 	lifecycler, err := dr.Lifecycler("distributor", a.cfg.Server.GRPCListenPort, logging.GoKit(a.logger), a.reg)
 	if err != nil {
 		return nil, fmt.Errorf("distributor ring: %w", err)
+	}
+	if a.distributor, err = distributor.New(a.cfg.Distributor, ingesters, a.overrides, lifecycler.HealthyInstancesCount, a.logger, a.reg); err != nil {
+		return nil, err
 	}
 	distributors, err := ring.New(dr.RingConfig(), "distributor", "distributor", logging.GoKit(a.logger), a.reg)
 	if err != nil {
@@ -439,7 +458,11 @@ func (a *App) initDistributor() (services.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newGroupService(moduleDistributor, lifecycler, distributors, otlpRecv, zipkinRecv, jaegerRecv, datadogRecv)
+	ocRecv, err := opencensus.New(rc.OpenCensus, mt, a.distributor, a.logger, a.reg)
+	if err != nil {
+		return nil, err
+	}
+	return newGroupService(moduleDistributor, lifecycler, distributors, otlpRecv, zipkinRecv, jaegerRecv, datadogRecv, ocRecv)
 }
 
 // newGroupService runs several services as one: it is running once all
@@ -496,7 +519,7 @@ func (a *App) initQuerier() (services.Service, error) {
 
 func (a *App) initQueryFrontend() (services.Service, error) {
 	var err error
-	if a.frontend, err = frontend.New(a.cfg.QueryFrontend, &a.cfg.Overrides, a.cfg.MultitenancyEnabled, a.logger, a.reg); err != nil {
+	if a.frontend, err = frontend.New(a.cfg.QueryFrontend, a.overrides, a.cfg.MultitenancyEnabled, a.logger, a.reg); err != nil {
 		return nil, err
 	}
 	if a.querier != nil {
@@ -504,6 +527,15 @@ func (a *App) initQueryFrontend() (services.Service, error) {
 	}
 	vivacepb.RegisterFrontendServer(a.server.GRPC, a.frontend)
 	a.frontend.RegisterRoutes(a.server.HTTP)
+	// Tempo's StreamingQuerier: on the gRPC port, as Tempo serves it, and on
+	// the HTTP port (h2c), where Grafana's Tempo data source calls it.
+	a.frontend.RegisterStreaming(a.server.GRPC)
+	streaming := grpc.NewServer(
+		grpc.MaxRecvMsgSize(a.cfg.Server.GRPCServerMaxRecvMsgSize),
+		grpc.MaxSendMsgSize(a.cfg.Server.GRPCServerMaxSendMsgSize),
+	)
+	a.frontend.RegisterStreaming(streaming)
+	frontend.ServeGRPC(a.server.HTTPServer, streaming)
 	return a.frontend, nil
 }
 
@@ -541,7 +573,7 @@ func (a *App) initCompactor() (services.Service, error) {
 	if err := os.MkdirAll(tempDir, 0o755); err != nil {
 		return nil, err
 	}
-	a.compactor, err = compactor.New(a.cfg.Compactor.Config, a.bucket, a.blocklist, owns, nil, a.cfg.Storage.Trace.Block, tempDir, a.logger, a.reg)
+	a.compactor, err = compactor.New(a.cfg.Compactor.Config, a.bucket, a.blocklist, owns, a.overrides.BlockRetention, a.cfg.Storage.Trace.Block, tempDir, a.logger, a.reg)
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/vivace-dev/vivace/ingester"
 	"github.com/vivace-dev/vivace/ingester/client"
 	"github.com/vivace-dev/vivace/internal/membership"
+	"github.com/vivace-dev/vivace/internal/overrides"
 	"github.com/vivace-dev/vivace/querier"
 	"github.com/vivace-dev/vivace/storage/block"
 	"github.com/vivace-dev/vivace/storage/blocklist"
@@ -42,7 +43,7 @@ type Config struct {
 	QueryFrontend       frontend.Config     `yaml:"query_frontend"`
 	Compactor           CompactorConfig     `yaml:"compactor"`
 	Storage             StorageConfig       `yaml:"storage"`
-	Overrides           OverridesConfig     `yaml:"overrides"`
+	Overrides           overrides.Config    `yaml:"overrides"`
 }
 
 // usesMemberlist tells whether the rings are shared over memberlist. A
@@ -76,19 +77,6 @@ type TraceStorageConfig struct {
 	Blocklist blocklist.Config   `yaml:",inline"`
 	Block     block.WriterConfig `yaml:"block"`
 }
-
-// OverridesConfig is overrides in the config file: the limits every tenant
-// gets (Tempo's defaults.global section).
-type OverridesConfig struct {
-	Defaults struct {
-		Global struct {
-			MaxBytesPerTrace int `yaml:"max_bytes_per_trace"`
-		} `yaml:"global"`
-	} `yaml:"defaults"`
-}
-
-// MaxBytesPerTrace is the limit for tenant.
-func (o *OverridesConfig) MaxBytesPerTrace(string) int { return o.Defaults.Global.MaxBytesPerTrace }
 
 // Targets a process can run: every role, or one.
 const (
@@ -135,7 +123,7 @@ func (c *Config) RegisterFlagsAndApplyDefaults(f *flag.FlagSet) {
 	t.S3.RegisterFlagsAndApplyDefaults("storage.trace.s3", f)
 	t.Block.RegisterFlagsAndApplyDefaults("storage.trace.block.", f)
 
-	f.IntVar(&c.Overrides.Defaults.Global.MaxBytesPerTrace, "overrides.max-bytes-per-trace", 5_000_000, "Largest trace returned by ID: v1 answers 422 above it, v2 a partial trace.")
+	c.Overrides.RegisterFlagsAndApplyDefaults("overrides", f)
 }
 
 // setDefault changes the default of a flag another package registered.
@@ -179,7 +167,7 @@ func (c *Config) Validate() error {
 			c.Ingester.CompleteBlockTimeout, d))
 	}
 	errs = append(errs, t.Block.Validate(), c.Distributor.Validate(), c.IngesterClient.Validate(), c.Querier.Validate(), c.QueryFrontend.Validate(),
-		c.Compactor.Validate(), c.Compactor.Ring.Validate("compactor.ring"))
+		c.Compactor.Validate(), c.Compactor.Ring.Validate("compactor.ring"), c.Overrides.Validate())
 	c.Ingester.WALPath, c.Ingester.Block = t.WAL.Path, t.Block
 	errs = append(errs, c.Ingester.Validate())
 	return errors.Join(errs...)

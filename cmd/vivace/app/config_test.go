@@ -113,7 +113,7 @@ overrides:
 				require.Equal(t, "127.0.0.1:14317", c.Distributor.Receivers.OTLP.Protocols.GRPC.Endpoint)
 				require.Equal(t, 10*time.Minute, c.Ingester.MaxBlockDuration)
 				require.Equal(t, "/tmp/vivace/wal", c.Ingester.WALPath)
-				require.Equal(t, 1000, c.Overrides.MaxBytesPerTrace("any"))
+				require.Equal(t, 1000, c.Overrides.Defaults.Global.MaxBytesPerTrace)
 			},
 		},
 		{

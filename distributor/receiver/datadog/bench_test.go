@@ -46,20 +46,23 @@ func BenchmarkDecode(b *testing.B) {
 	for _, tc := range []struct {
 		name   string
 		body   []byte
-		decode func([]byte) ([]span, error)
+		decode func([]byte, *tracer) ([]span, error)
 	}{
-		{"v0.4", appendV04(nil, traces...), decodeV04},
-		{"v0.5", appendV05(nil, traces...), decodeV05},
+		{"v0.4", appendV04(nil, traces...), withoutTracer(decodeV04)},
+		{"v0.5", appendV05(nil, traces...), withoutTracer(decodeV05)},
+		{"v0.7", appendV07(nil, v07Payload{Lang: "go", TracerVersion: "v2.12.0", Env: "prod", Hostname: "checkout-1",
+			Chunks: chunksOf(traces...).Chunks}), decodeV07},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(tc.body)))
 			for b.Loop() {
-				spans, err := tc.decode(tc.body)
+				t := tracer{lang: "go"}
+				spans, err := tc.decode(tc.body, &t)
 				if err != nil {
 					b.Fatal(err)
 				}
-				req, kept, _ := translate(spans, tracer{lang: "go"})
+				req, kept, _ := translate(spans, t)
 				if _, err := proto.Marshal(req); err != nil || kept != benchSpans {
 					b.Fatal(err, kept)
 				}

@@ -17,7 +17,7 @@ type Config struct {
 
 // RegisterFlagsAndApplyDefaults registers the flags and sets the defaults.
 func (c *Config) RegisterFlagsAndApplyDefaults(prefix string, f *flag.FlagSet) {
-	f.StringVar(&c.Endpoint, prefix+".endpoint", "0.0.0.0:8126", "Datadog agent trace intake listen address (/v0.3, /v0.4, /v0.5 traces, /info); empty turns it off.")
+	f.StringVar(&c.Endpoint, prefix+".endpoint", "0.0.0.0:8126", "Datadog agent trace intake listen address (/v0.3, /v0.4, /v0.5, /v0.7 traces, /info); empty turns it off.")
 	f.Int64Var(&c.MaxRequestBodySize, prefix+".max-request-body-size", 50<<20, "Largest Datadog request body accepted (also after gzip), in bytes.")
 }
 

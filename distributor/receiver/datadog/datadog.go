@@ -6,10 +6,17 @@
 //     (Content-Type application/msgpack); answered 200 "OK".
 //   - PUT/POST /v0.4/traces: msgpack (or JSON with a JSON Content-Type).
 //   - PUT/POST /v0.5/traces: msgpack with a string table.
+//   - PUT/POST /v0.7/traces: msgpack, one tracer payload (the agent's
+//     pb.TracerPayload: trace chunks with chunk-level tags, and the
+//     tracer's language, versions, env, host and container). The agent
+//     documents it and lists it in /info, the collector's datadog receiver
+//     takes it, and libdatadog's trace exporter (the native pipeline of
+//     several dd-trace libraries) can be set to send it, though its
+//     default, like every dd-trace library's, is v0.4.
 //   - GET /info: the endpoints above, so tracers that ask (dd-trace-go)
 //     stay on them.
 //
-// v0.4 and v0.5 are answered 200 with {"rate_by_service":{...}} as the
+// v0.4, v0.5 and v0.7 are answered 200 with {"rate_by_service":{...}} as the
 // agent does: every service samples at 1, so tracers keep sending
 // everything. Spans are translated to OTLP (see translate.go) and pushed
 // as one request. Unlike Zipkin and Jaeger, a span with a zero trace or
@@ -64,16 +71,17 @@ const (
 	v03 version = "v0.3"
 	v04 version = "v0.4"
 	v05 version = "v0.5"
+	v07 version = "v0.7"
 )
 
 // infoBody is GET /info: what dd-trace-go reads (endpoints, client_drop_p0s,
 // config) with the agent's field names. Not advertising /v0.6/stats keeps
 // tracers from computing stats client-side and dropping P0 traces, and not
 // advertising /v1.0/traces keeps dd-trace-go on v0.4.
-const infoBody = `{"version":"vivace","endpoints":["/v0.3/traces","/v0.4/traces","/v0.5/traces"],` +
+const infoBody = `{"version":"vivace","endpoints":["/v0.3/traces","/v0.4/traces","/v0.5/traces","/v0.7/traces"],` +
 	`"client_drop_p0s":false,"span_meta_structs":false,"long_running_spans":false,"config":{"statsd_port":0}}` + "\n"
 
-// rateBody is the agent's answer to v0.4 and v0.5: "service:,env:" is the
+// rateBody is the agent's answer to v0.4, v0.5 and v0.7: "service:,env:" is the
 // default rate, applied to every service without its own.
 const rateBody = `{"rate_by_service":{"service:,env:":1}}` + "\n"
 
@@ -83,6 +91,7 @@ func (r *Receiver) Handler() http.Handler {
 	mux.HandleFunc("/v0.3/traces", func(w http.ResponseWriter, req *http.Request) { r.handle(w, req, v03) })
 	mux.HandleFunc("/v0.4/traces", func(w http.ResponseWriter, req *http.Request) { r.handle(w, req, v04) })
 	mux.HandleFunc("/v0.5/traces", func(w http.ResponseWriter, req *http.Request) { r.handle(w, req, v05) })
+	mux.HandleFunc("/v0.7/traces", func(w http.ResponseWriter, req *http.Request) { r.handle(w, req, v07) })
 	mux.HandleFunc("/info", func(w http.ResponseWriter, req *http.Request) {
 		if req.Method != http.MethodGet && req.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
@@ -97,7 +106,7 @@ func (r *Receiver) Handler() http.Handler {
 
 // isJSON says whether a payload of version v with this Content-Type is
 // JSON: v0.3 is JSON unless it says msgpack, v0.4 msgpack unless it says
-// JSON, v0.5 always msgpack.
+// JSON, v0.5 and v0.7 always msgpack.
 func isJSON(v version, contentType string) bool {
 	ct, _, _ := mime.ParseMediaType(contentType)
 	switch v {
@@ -109,12 +118,15 @@ func isJSON(v version, contentType string) bool {
 	return false
 }
 
-func decode(v version, contentType string, body []byte) ([]span, error) {
+// decode reads a payload of version v; a v0.7 one also tells more of t.
+func decode(v version, contentType string, body []byte, t *tracer) ([]span, error) {
 	switch {
 	case isJSON(v, contentType):
 		return decodeJSON(body)
 	case v == v05:
 		return decodeV05(body)
+	case v == v07:
+		return decodeV07(body, t)
 	}
 	return decodeV04(body)
 }
@@ -142,15 +154,16 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request, v version) {
 		r.refuse(w, v, code, reason, err.Error(), 0)
 		return
 	}
-	spans, err := decode(v, req.Header.Get("Content-Type"), body)
+	t := tracer{
+		lang:    req.Header.Get("Datadog-Meta-Lang"),
+		version: req.Header.Get("Datadog-Meta-Tracer-Version"),
+	}
+	spans, err := decode(v, req.Header.Get("Content-Type"), body, &t)
 	if err != nil {
 		r.refuse(w, v, http.StatusBadRequest, "malformed", err.Error(), 0)
 		return
 	}
-	otlp, kept, dropped := translate(spans, tracer{
-		lang:    req.Header.Get("Datadog-Meta-Lang"),
-		version: req.Header.Get("Datadog-Meta-Tracer-Version"),
-	})
+	otlp, kept, dropped := translate(spans, t)
 	if dropped > 0 {
 		r.metrics.RefusedSpans.WithLabelValues("invalid_span").Add(float64(dropped))
 	}
@@ -167,9 +180,9 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request, v version) {
 				r.refuse(w, v, http.StatusBadRequest, "malformed", err.Error(), kept)
 				return
 			}
-			r.metrics.Requests.WithLabelValues(string(v), "error").Inc()
-			r.logger.Error("push failed", "tenant", tenant, "err", err)
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			r.metrics.Requests.WithLabelValues(string(v), receiver.Outcome(err)).Inc()
+			receiver.LogPushFailure(r.logger, err, "tenant", tenant)
+			receiver.WriteHTTPError(w, err)
 			return
 		}
 	}

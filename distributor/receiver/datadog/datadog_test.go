@@ -20,6 +20,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/tinylib/msgp/msgp"
 	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
+
+	"github.com/vivace-dev/vivace/distributor/receiver"
 )
 
 func newTestReceiver(tb testing.TB, p *fakePusher) (*Receiver, *prometheus.Registry) {
@@ -57,6 +59,8 @@ func TestHandler(t *testing.T) {
 		{"v0.3 JSON by default", http.MethodPut, "/v0.3/traces", "", jsonBody, 200, "OK\n", 1},
 		{"v0.3 msgpack", http.MethodPut, "/v0.3/traces", "application/msgpack", v04, 200, "OK\n", 1},
 		{"v0.5", http.MethodPut, "/v0.5/traces", "application/msgpack", appendV05(nil, []ddSpan{baseSpan(nil)}), 200, rateBody, 1},
+		{"v0.7", http.MethodPost, "/v0.7/traces", "application/msgpack", appendV07(nil, chunksOf([]ddSpan{baseSpan(nil)}, []ddSpan{baseSpan(nil)})), 200, rateBody, 2},
+		{"v0.7 is not v0.4", http.MethodPost, "/v0.7/traces", "application/msgpack", v04, 400, "", 0},
 		{"empty list", http.MethodPut, "/v0.4/traces", "application/msgpack", msgp.AppendArrayHeader(nil, 0), 200, rateBody, 0},
 		{"GET is refused", http.MethodGet, "/v0.4/traces", "", nil, 405, "only POST and PUT are allowed\n", 0},
 		{"garbage", http.MethodPut, "/v0.4/traces", "application/msgpack", []byte{0xc1}, 400, "", 0},
@@ -121,6 +125,14 @@ func TestPushErrors(t *testing.T) {
 	w := do(t, r.Handler(), http.MethodPut, "/v0.4/traces", "application/msgpack", body)
 	require.Equal(t, http.StatusServiceUnavailable, w.Code)
 	require.Equal(t, 1.0, testutil.ToFloat64(r.metrics.Requests.WithLabelValues("v0.4", "error")))
+
+	// A tenant over a limit: 429 and when to retry.
+	p.err = &receiver.LimitError{Reason: "rate_limited", Msg: "ingestion rate limit (10 bytes/s, burst 20 bytes) exceeded for tenant single-tenant; retry later", RetryAfter: 1500 * time.Millisecond}
+	w = do(t, r.Handler(), http.MethodPut, "/v0.4/traces", "application/msgpack", body)
+	require.Equal(t, http.StatusTooManyRequests, w.Code)
+	require.Equal(t, "2", w.Header().Get("Retry-After"))
+	require.Contains(t, w.Body.String(), "ingestion rate limit (10 bytes/s")
+	require.Equal(t, 1.0, testutil.ToFloat64(r.metrics.Requests.WithLabelValues("v0.4", "limited")))
 
 	// Dropped spans are counted, the rest kept.
 	p.err = nil

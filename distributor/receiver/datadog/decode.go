@@ -385,6 +385,165 @@ func decodeSpanV05(b []byte, s *span, lookup func([]byte) (string, []byte, error
 	return b, nil
 }
 
+// decodeV07 reads a v0.7 payload: one msgpack TracerPayload, the agent's
+// pb.TracerPayload (datadog/trace/tracer_payload.proto) with its msgp keys.
+// It is a map of container_id, language_name, language_version,
+// tracer_version, runtime_id, chunks, tags, env, hostname and app_version;
+// a chunk is a map of priority, origin, spans (v0.4 span maps), tags and
+// dropped_trace. The payload's fields that describe the tracer and its
+// process go to t (when set, they win over the request headers); a
+// chunk's origin and tags become meta of each of its spans, before the
+// span's own (which win).
+func decodeV07(b []byte, t *tracer) ([]span, error) {
+	n, b, err := readMapHeader(b)
+	if err != nil {
+		return nil, malformed("tracer payload", err)
+	}
+	var spans []span
+	for range n {
+		var k []byte
+		if k, b, err = msgp.ReadMapKeyZC(b); err != nil {
+			return nil, malformed("tracer payload", err)
+		}
+		var v string
+		switch string(k) {
+		case "container_id":
+			v, b, err = readString(b)
+			t.containerID = or(v, t.containerID)
+		case "language_name":
+			v, b, err = readString(b)
+			t.lang = or(v, t.lang)
+		case "language_version":
+			v, b, err = readString(b)
+			t.langVersion = or(v, t.langVersion)
+		case "tracer_version":
+			v, b, err = readString(b)
+			t.version = or(v, t.version)
+		case "env":
+			t.env, b, err = readString(b)
+		case "hostname":
+			t.hostname, b, err = readString(b)
+		case "app_version":
+			t.appVersion, b, err = readString(b)
+		case "tags":
+			t.tags, b, err = readTags(b)
+		case "chunks":
+			spans, b, err = decodeChunks(b, spans)
+		default: // runtime_id (also the spans' runtime-id meta), container_debug, and what comes next
+			b, err = msgp.Skip(b)
+		}
+		if err != nil {
+			return nil, malformed(string(k), err)
+		}
+	}
+	if len(b) != 0 {
+		return nil, fmt.Errorf("%w: %d bytes after the tracer payload", errMalformed, len(b))
+	}
+	return spans, nil
+}
+
+func or(v, def string) string {
+	if v != "" {
+		return v
+	}
+	return def
+}
+
+// readTags reads a map of strings, in the order sent.
+func readTags(b []byte) ([]tag, []byte, error) {
+	n, b, err := readMapHeader(b)
+	if err != nil || n == 0 {
+		return nil, b, err
+	}
+	tags := make([]tag, 0, capHint(n, b))
+	for range n {
+		var t tag
+		if t.key, b, err = readString(b); err != nil {
+			return nil, b, err
+		}
+		if t.value, b, err = readString(b); err != nil {
+			return nil, b, err
+		}
+		tags = append(tags, t)
+	}
+	return tags, b, nil
+}
+
+func decodeChunks(b []byte, spans []span) ([]span, []byte, error) {
+	nc, b, err := readArrayHeader(b)
+	if err != nil {
+		return spans, b, err
+	}
+	for i := range nc {
+		if msgp.IsNil(b) {
+			if b, err = msgp.ReadNilBytes(b); err != nil {
+				return spans, b, err
+			}
+			continue
+		}
+		if spans, b, err = decodeChunk(b, spans); err != nil {
+			return spans, b, fmt.Errorf("chunk %d: %w", i, err)
+		}
+	}
+	return spans, b, nil
+}
+
+func decodeChunk(b []byte, spans []span) ([]span, []byte, error) {
+	n, b, err := readMapHeader(b)
+	if err != nil {
+		return spans, b, err
+	}
+	first := len(spans)
+	var common []tag // the chunk's origin and tags
+	for range n {
+		var k []byte
+		if k, b, err = msgp.ReadMapKeyZC(b); err != nil {
+			return spans, b, err
+		}
+		switch string(k) {
+		case "origin":
+			var origin string
+			if origin, b, err = readString(b); err == nil && origin != "" {
+				common = append(common, tag{"_dd.origin", origin})
+			}
+		case "tags":
+			var tags []tag
+			tags, b, err = readTags(b)
+			common = append(common, tags...)
+		case "spans":
+			var ns uint32
+			if ns, b, err = readArrayHeader(b); err != nil {
+				break
+			}
+			for j := range ns {
+				if msgp.IsNil(b) {
+					if b, err = msgp.ReadNilBytes(b); err != nil {
+						break
+					}
+					continue
+				}
+				var s span
+				if b, err = decodeSpanMap(b, &s); err != nil {
+					err = fmt.Errorf("span %d: %w", j, err)
+					break
+				}
+				spans = append(spans, s)
+			}
+		default: // priority and dropped_trace are sampling state: Vivace keeps every span
+			b, err = msgp.Skip(b)
+		}
+		if err != nil {
+			return spans, b, fmt.Errorf("%s: %w", k, err)
+		}
+	}
+	if len(common) > 0 {
+		for i := first; i < len(spans); i++ {
+			spans[i].meta = append(append(make([]tag, 0, len(common)+len(spans[i].meta)), common...), spans[i].meta...)
+		}
+	}
+	return spans, b, nil
+}
+
 // jsonSpan is a span of the JSON payload (v0.3 and earlier; v0.4 with a
 // JSON Content-Type), with the msgpack map's keys.
 type jsonSpan struct {

@@ -47,6 +47,15 @@ func seeds() map[string]map[string][]byte {
 			"empty":     appendV05(nil),
 			"bad-index": {0x92, 0x91, 0xa0, 0x91, 0x91, 0x9c, 0x05},
 		},
+		"FuzzDecodeV07": {
+			"rich": appendV07(nil, v07Payload{ContainerID: "c", Lang: "python", LangVersion: "3.12", TracerVersion: "2.9.0", RuntimeID: "r",
+				Env: "prod", Hostname: "h", AppVersion: "1", Tags: [][2]string{{"_dd.tags.process", "a:b"}},
+				Chunks: []v07Chunk{{Priority: 1, Origin: "lambda", Tags: [][2]string{{"_dd.p.tid", "6578a1b200000000"}}, Spans: rich}, {Dropped: true}}}),
+			"empty":     msgp.AppendMapHeader(nil, 0),
+			"zero-ids":  appendV07(nil, chunksOf([]ddSpan{{Service: "s"}})),
+			"truncated": v04[:len(v04)/2],
+			"nil":       msgp.AppendNil(nil),
+		},
 		"FuzzDecodeJSON": {
 			"rich":  []byte(`[[{"service":"web","name":"n","resource":"r","trace_id":1,"span_id":2,"parent_id":0,"start":1,"duration":2,"error":1,"meta":{"env":"prod","_dd.p.tid":"6578a1b200000000"},"metrics":{"m":1.5}}]]`),
 			"empty": []byte(`[]`),
@@ -95,6 +104,21 @@ func FuzzDecodeV04(f *testing.F) {
 
 func FuzzDecodeV05(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) { spans, err := decodeV05(b); fuzzDecoded(t, spans, err) })
+}
+
+func FuzzDecodeV07(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tr := tracer{lang: "go"}
+		spans, err := decodeV07(b, &tr)
+		if err != nil {
+			return
+		}
+		req, kept, dropped := translate(spans, tr)
+		if kept+dropped != len(spans) {
+			t.Fatalf("kept %d + dropped %d != %d spans", kept, dropped, len(spans))
+		}
+		requireRoutable(t, req, kept)
+	})
 }
 
 func FuzzDecodeJSON(f *testing.F) {

@@ -73,28 +73,98 @@ func appendV04(b []byte, traces ...[]ddSpan) []byte {
 	for _, t := range traces {
 		b = msgp.AppendArrayHeader(b, uint32(len(t)))
 		for _, s := range t {
-			b = msgp.AppendMapHeader(b, 12)
-			b = msgp.AppendString(msgp.AppendString(b, "service"), s.Service)
-			b = msgp.AppendString(msgp.AppendString(b, "name"), s.Name)
-			b = msgp.AppendString(msgp.AppendString(b, "resource"), s.Resource)
-			b = msgp.AppendUint64(msgp.AppendString(b, "trace_id"), s.TraceID)
-			b = msgp.AppendUint64(msgp.AppendString(b, "span_id"), s.SpanID)
-			b = msgp.AppendUint64(msgp.AppendString(b, "parent_id"), s.ParentID)
-			b = msgp.AppendInt64(msgp.AppendString(b, "start"), s.Start)
-			b = msgp.AppendInt64(msgp.AppendString(b, "duration"), s.Duration)
-			b = msgp.AppendInt32(msgp.AppendString(b, "error"), s.Error)
-			b = msgp.AppendMapHeader(msgp.AppendString(b, "meta"), uint32(len(s.Meta)))
-			for _, kv := range s.Meta {
-				b = msgp.AppendString(msgp.AppendString(b, kv[0]), kv[1])
-			}
-			b = msgp.AppendMapHeader(msgp.AppendString(b, "metrics"), uint32(len(s.Metrics)))
-			for _, m := range s.Metrics {
-				b = msgp.AppendFloat64(msgp.AppendString(b, m.key), m.value)
-			}
-			b = msgp.AppendString(msgp.AppendString(b, "type"), s.Type)
+			b = appendSpanMap(b, s)
 		}
 	}
 	return b
+}
+
+// appendSpanMap encodes a span as the map of v0.4 and v0.7.
+func appendSpanMap(b []byte, s ddSpan) []byte {
+	b = msgp.AppendMapHeader(b, 12)
+	b = msgp.AppendString(msgp.AppendString(b, "service"), s.Service)
+	b = msgp.AppendString(msgp.AppendString(b, "name"), s.Name)
+	b = msgp.AppendString(msgp.AppendString(b, "resource"), s.Resource)
+	b = msgp.AppendUint64(msgp.AppendString(b, "trace_id"), s.TraceID)
+	b = msgp.AppendUint64(msgp.AppendString(b, "span_id"), s.SpanID)
+	b = msgp.AppendUint64(msgp.AppendString(b, "parent_id"), s.ParentID)
+	b = msgp.AppendInt64(msgp.AppendString(b, "start"), s.Start)
+	b = msgp.AppendInt64(msgp.AppendString(b, "duration"), s.Duration)
+	b = msgp.AppendInt32(msgp.AppendString(b, "error"), s.Error)
+	b = msgp.AppendMapHeader(msgp.AppendString(b, "meta"), uint32(len(s.Meta)))
+	for _, kv := range s.Meta {
+		b = msgp.AppendString(msgp.AppendString(b, kv[0]), kv[1])
+	}
+	b = msgp.AppendMapHeader(msgp.AppendString(b, "metrics"), uint32(len(s.Metrics)))
+	for _, m := range s.Metrics {
+		b = msgp.AppendFloat64(msgp.AppendString(b, m.key), m.value)
+	}
+	b = msgp.AppendString(msgp.AppendString(b, "type"), s.Type)
+	return b
+}
+
+// v07Payload is a v0.7 tracer payload to encode; an empty field is left out.
+type v07Payload struct {
+	ContainerID, Lang, LangVersion, TracerVersion, RuntimeID, Env, Hostname, AppVersion string
+	Tags                                                                                [][2]string
+	Chunks                                                                              []v07Chunk
+}
+
+type v07Chunk struct {
+	Priority int32
+	Origin   string
+	Tags     [][2]string
+	Dropped  bool
+	Spans    []ddSpan
+}
+
+// appendV07 encodes p as the agent's msgp TracerPayload.
+func appendV07(b []byte, p v07Payload) []byte {
+	strs := [][2]string{{"container_id", p.ContainerID}, {"language_name", p.Lang}, {"language_version", p.LangVersion},
+		{"tracer_version", p.TracerVersion}, {"runtime_id", p.RuntimeID}, {"env", p.Env}, {"hostname", p.Hostname}, {"app_version", p.AppVersion}}
+	n := 2 // chunks, tags
+	for _, kv := range strs {
+		if kv[1] != "" {
+			n++
+		}
+	}
+	b = msgp.AppendMapHeader(b, uint32(n))
+	for _, kv := range strs {
+		if kv[1] != "" {
+			b = msgp.AppendString(msgp.AppendString(b, kv[0]), kv[1])
+		}
+	}
+	b = appendTags(msgp.AppendString(b, "tags"), p.Tags)
+	b = msgp.AppendArrayHeader(msgp.AppendString(b, "chunks"), uint32(len(p.Chunks)))
+	for _, c := range p.Chunks {
+		b = msgp.AppendMapHeader(b, 5)
+		b = msgp.AppendInt32(msgp.AppendString(b, "priority"), c.Priority)
+		b = msgp.AppendString(msgp.AppendString(b, "origin"), c.Origin)
+		b = appendTags(msgp.AppendString(b, "tags"), c.Tags)
+		b = msgp.AppendBool(msgp.AppendString(b, "dropped_trace"), c.Dropped)
+		b = msgp.AppendArrayHeader(msgp.AppendString(b, "spans"), uint32(len(c.Spans)))
+		for _, s := range c.Spans {
+			b = appendSpanMap(b, s)
+		}
+	}
+	return b
+}
+
+func appendTags(b []byte, tags [][2]string) []byte {
+	b = msgp.AppendMapHeader(b, uint32(len(tags)))
+	for _, kv := range tags {
+		b = msgp.AppendString(msgp.AppendString(b, kv[0]), kv[1])
+	}
+	return b
+}
+
+// chunksOf is traces as a v0.7 payload of one chunk per trace, nothing else set.
+func chunksOf(traces ...[]ddSpan) v07Payload {
+	var p v07Payload
+	for _, t := range traces {
+		p.Chunks = append(p.Chunks, v07Chunk{Spans: t})
+	}
+	return p
 }
 
 // appendV05 encodes traces as a v0.5 payload with its string table.

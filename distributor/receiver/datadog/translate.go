@@ -21,6 +21,17 @@ package datadog
 //   - The tracer's Datadog-Meta-Lang and Datadog-Meta-Tracer-Version
 //     headers → telemetry.sdk.language and telemetry.sdk.version, with
 //     telemetry.sdk.name "datadog".
+//   - v0.7 tracer payload (the keys of the OpenTelemetry Collector's
+//     datadog receiver): language_name and tracer_version, when set, win
+//     over the headers; language_version → process.runtime.version,
+//     container_id → container.id, hostname → host.name, env and
+//     app_version → the resource's env and version of spans without env or
+//     version meta; the payload's tags → resource attributes (a key set
+//     above wins). A chunk's origin (as _dd.origin) and tags are meta of
+//     each of its spans, the span's own meta winning; so _dd.p.tid among a
+//     chunk's tags gives its spans their high 64 bits. runtime_id (also
+//     the spans' runtime-id meta), priority and dropped_trace (sampling
+//     state: Vivace keeps every span) are not kept.
 //   - resource → the span name (falling back to name, then
 //     "unnamed_operation"), since it is what Datadog shows as the
 //     operation ("GET /users/{id}"); name → attribute operation.name,
@@ -40,6 +51,7 @@ package datadog
 import (
 	"encoding/binary"
 	"encoding/hex"
+	"slices"
 	"strings"
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -48,8 +60,15 @@ import (
 	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
 )
 
-// tracer is what the request headers say about the sender.
-type tracer struct{ lang, version string }
+// tracer is what the request says about the sender and its process: the
+// headers, and for v0.7 the tracer payload's fields.
+type tracer struct {
+	lang, version string // language and tracer version
+	// v0.7 only.
+	langVersion, containerID, hostname string
+	env, appVersion                    string // for spans without env, version meta
+	tags                               []tag  // the payload's tags
+}
 
 type resourceKey struct{ service, env, version string }
 
@@ -83,6 +102,7 @@ func translate(spans []span, t tracer) (req *coltracepb.ExportTraceServiceReques
 			continue
 		}
 		out, key := translateSpan(s)
+		key.env, key.version = or(key.env, t.env), or(key.version, t.appVersion)
 		if hi, ok := high[s.traceID]; ok {
 			binary.BigEndian.PutUint64(out.TraceId[:8], hi)
 		}
@@ -115,6 +135,20 @@ func resource(k resourceKey, t tracer) *resourcev1.Resource {
 	}
 	if t.version != "" {
 		r.Attributes = append(r.Attributes, strAttr("telemetry.sdk.version", t.version))
+	}
+	if t.langVersion != "" {
+		r.Attributes = append(r.Attributes, strAttr("process.runtime.version", t.langVersion))
+	}
+	if t.containerID != "" {
+		r.Attributes = append(r.Attributes, strAttr("container.id", t.containerID))
+	}
+	if t.hostname != "" {
+		r.Attributes = append(r.Attributes, strAttr("host.name", t.hostname))
+	}
+	for _, pt := range t.tags {
+		if !slices.ContainsFunc(r.Attributes, func(kv *commonv1.KeyValue) bool { return kv.Key == pt.key }) {
+			r.Attributes = append(r.Attributes, strAttr(pt.key, pt.value))
+		}
 	}
 	return r
 }

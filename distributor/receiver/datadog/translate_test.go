@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/tinylib/msgp/msgp"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonv1 "go.opentelemetry.io/proto/otlp/common/v1"
 	resourcev1 "go.opentelemetry.io/proto/otlp/resource/v1"
@@ -67,7 +68,8 @@ func one(r *resourcev1.Resource, spans ...*tracev1.Span) *tracev1.ResourceSpans 
 
 // TestTranslate is the golden table of the Datadog → OTLP mapping: one rule
 // per case, the expected OTLP written out by hand (translate.go lists the
-// rules). Every case goes through the v0.4 and the v0.5 decoder.
+// rules). Every case goes through the v0.4, v0.5 and v0.7 decoders (v0.7
+// with the spans in one chunk and nothing else set).
 func TestTranslate(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -202,15 +204,17 @@ func TestTranslate(t *testing.T) {
 			want := &coltracepb.ExportTraceServiceRequest{ResourceSpans: tc.want}
 			for _, enc := range []struct {
 				name   string
-				decode func([]byte) ([]span, error)
+				decode func([]byte, *tracer) ([]span, error)
 				body   []byte
 			}{
-				{"v0.4", decodeV04, appendV04(nil, tc.in)},
-				{"v0.5", decodeV05, appendV05(nil, tc.in)},
+				{"v0.4", withoutTracer(decodeV04), appendV04(nil, tc.in)},
+				{"v0.5", withoutTracer(decodeV05), appendV05(nil, tc.in)},
+				{"v0.7", decodeV07, appendV07(nil, chunksOf(tc.in))},
 			} {
-				spans, err := enc.decode(enc.body)
+				tr := tc.tracer
+				spans, err := enc.decode(enc.body, &tr)
 				require.NoError(t, err, enc.name)
-				got, kept, dropped := translate(spans, tc.tracer)
+				got, kept, dropped := translate(spans, tr)
 				require.Equal(t, len(tc.in), kept+dropped)
 				requireRoutable(t, got, kept)
 				requireProtoEqual(t, want, got, enc.name)
@@ -240,4 +244,126 @@ func TestHighBitsApplyToTheWholeTrace(t *testing.T) {
 	require.Equal(t, hex16(0x6578a1b200000000), ss[0].TraceId)
 	require.Equal(t, hex16(0x6578a1b200000000), ss[1].TraceId)
 	require.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7}, ss[2].TraceId)
+}
+
+func withoutTracer(decode func([]byte) ([]span, error)) func([]byte, *tracer) ([]span, error) {
+	return func(b []byte, _ *tracer) ([]span, error) { return decode(b) }
+}
+
+// TestTranslateV07 is the golden table of what v0.7 adds: the tracer
+// payload's fields and the chunks' origin and tags.
+func TestTranslateV07(t *testing.T) {
+	sdk := func(lang, version string) []*commonv1.KeyValue {
+		return []*commonv1.KeyValue{sAttr("telemetry.sdk.name", "datadog"), sAttr("telemetry.sdk.language", lang), sAttr("telemetry.sdk.version", version)}
+	}
+	for _, tc := range []struct {
+		name   string
+		in     v07Payload
+		header tracer
+		want   []*tracev1.ResourceSpans
+	}{
+		{
+			name: "payload fields go to the resource and win over the headers",
+			in: v07Payload{ContainerID: "c0ffee", Lang: "python", LangVersion: "3.12.1", TracerVersion: "2.9.0", RuntimeID: "r-1",
+				Env: "prod", Hostname: "web-1", AppVersion: "1.2.3",
+				Tags:   [][2]string{{"_dd.tags.process", "entrypoint.name:gunicorn"}, {"host.name", "not-this"}},
+				Chunks: []v07Chunk{{Priority: 1, Spans: []ddSpan{baseSpan(nil)}}}},
+			header: tracer{lang: "go", version: "v2.12.0"},
+			want: []*tracev1.ResourceSpans{one(res(append(append([]*commonv1.KeyValue{sAttr("service.name", "web"),
+				sAttr("deployment.environment.name", "prod"), sAttr("service.version", "1.2.3")}, sdk("python", "2.9.0")...),
+				sAttr("process.runtime.version", "3.12.1"), sAttr("container.id", "c0ffee"), sAttr("host.name", "web-1"),
+				sAttr("_dd.tags.process", "entrypoint.name:gunicorn"))...), otlpSpan(nil))},
+		},
+		{
+			name:   "empty payload fields keep the headers",
+			in:     chunksOf([]ddSpan{baseSpan(nil)}),
+			header: tracer{lang: "go", version: "v2.12.0"},
+			want:   []*tracev1.ResourceSpans{one(res(append([]*commonv1.KeyValue{sAttr("service.name", "web")}, sdk("go", "v2.12.0")...)...), otlpSpan(nil))},
+		},
+		{
+			name: "a span's env and version win over the payload's",
+			in: v07Payload{Env: "prod", AppVersion: "1.2.3", Chunks: []v07Chunk{{Spans: []ddSpan{
+				baseSpan(func(s *ddSpan) { s.Meta = [][2]string{{"env", "staging"}} }),
+				baseSpan(func(s *ddSpan) { s.SpanID = 9 }),
+			}}}},
+			want: []*tracev1.ResourceSpans{
+				one(res(sAttr("service.name", "web"), sAttr("deployment.environment.name", "staging"), sAttr("service.version", "1.2.3"), sAttr("telemetry.sdk.name", "datadog")), otlpSpan(nil)),
+				one(res(sAttr("service.name", "web"), sAttr("deployment.environment.name", "prod"), sAttr("service.version", "1.2.3"), sAttr("telemetry.sdk.name", "datadog")),
+					otlpSpan(func(s *tracev1.Span) { s.SpanId = str8(9) })),
+			},
+		},
+		{
+			name: "chunk origin and tags are meta of its spans, the span's own winning",
+			in: v07Payload{Chunks: []v07Chunk{
+				{Origin: "lambda", Tags: [][2]string{{"_dd.p.dm", "-1"}, {"team", "chunk"}}, Spans: []ddSpan{
+					baseSpan(func(s *ddSpan) { s.Meta = [][2]string{{"team", "span"}} }),
+				}},
+				{Tags: [][2]string{{"_dd.p.dm", "-4"}}, Spans: []ddSpan{baseSpan(func(s *ddSpan) { s.SpanID = 9 })}},
+			}},
+			want: []*tracev1.ResourceSpans{one(webResource,
+				otlpSpan(func(s *tracev1.Span) {
+					s.Attributes = append(s.Attributes, sAttr("_dd.origin", "lambda"), sAttr("_dd.p.dm", "-1"), sAttr("team", "span"))
+				}),
+				otlpSpan(func(s *tracev1.Span) {
+					s.SpanId = str8(9)
+					s.Attributes = append(s.Attributes, sAttr("_dd.p.dm", "-4"))
+				}),
+			)},
+		},
+		{
+			name: "_dd.p.tid among a chunk's tags is its spans' high 64 bits",
+			in: v07Payload{Chunks: []v07Chunk{{Tags: [][2]string{{"_dd.p.tid", "6578a1b200000000"}}, Spans: []ddSpan{
+				baseSpan(nil), baseSpan(func(s *ddSpan) { s.SpanID = 9 }),
+			}}}},
+			want: []*tracev1.ResourceSpans{one(webResource,
+				otlpSpan(func(s *tracev1.Span) { s.TraceId = hex16(0x6578a1b200000000) }),
+				otlpSpan(func(s *tracev1.Span) { s.TraceId, s.SpanId = hex16(0x6578a1b200000000), str8(9) }),
+			)},
+		},
+		{
+			name: "a dropped trace is kept",
+			in:   v07Payload{Chunks: []v07Chunk{{Priority: -1, Dropped: true, Spans: []ddSpan{baseSpan(nil)}}}},
+			want: []*tracev1.ResourceSpans{one(webResource, otlpSpan(nil))},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := tc.header
+			spans, err := decodeV07(appendV07(nil, tc.in), &tr)
+			require.NoError(t, err)
+			got, kept, _ := translate(spans, tr)
+			requireRoutable(t, got, kept)
+			requireProtoEqual(t, &coltracepb.ExportTraceServiceRequest{ResourceSpans: tc.want}, got, tc.name)
+		})
+	}
+}
+
+func TestDecodeV07Lenient(t *testing.T) {
+	// nil chunks, spans and maps; unknown keys skipped.
+	var b []byte
+	b = msgp.AppendMapHeader(b, 4)
+	b = msgp.AppendNil(msgp.AppendString(b, "tags"))
+	b = msgp.AppendString(msgp.AppendString(b, "container_debug"), "x")
+	b = msgp.AppendNil(msgp.AppendString(b, "hostname"))
+	b = msgp.AppendArrayHeader(msgp.AppendString(b, "chunks"), 2)
+	b = msgp.AppendNil(b)
+	b = msgp.AppendMapHeader(b, 2)
+	b = msgp.AppendNil(msgp.AppendString(b, "tags"))
+	b = msgp.AppendArrayHeader(msgp.AppendString(b, "spans"), 2)
+	b = msgp.AppendNil(b)
+	b = appendSpanMap(b, baseSpan(nil))
+	var tr tracer
+	spans, err := decodeV07(b, &tr)
+	require.NoError(t, err)
+	require.Len(t, spans, 1)
+	require.Equal(t, tracer{}, tr)
+
+	for name, body := range map[string][]byte{
+		"not a map":      msgp.AppendArrayHeader(nil, 0),
+		"trailing bytes": append(appendV07(nil, chunksOf([]ddSpan{baseSpan(nil)})), 0),
+		"bad chunk":      msgp.AppendInt(msgp.AppendArrayHeader(msgp.AppendString(msgp.AppendMapHeader(nil, 1), "chunks"), 1), 3),
+		"truncated":      appendV07(nil, chunksOf([]ddSpan{baseSpan(nil)}))[:40],
+	} {
+		_, err := decodeV07(body, &tracer{})
+		require.ErrorIs(t, err, errMalformed, name)
+	}
 }

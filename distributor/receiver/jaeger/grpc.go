@@ -48,8 +48,8 @@ func (r *Receiver) postSpans(ctx context.Context, body []byte) (*api_v2.PostSpan
 		if errors.As(err, &br) {
 			return nil, r.refuseGRPC(br)
 		}
-		r.logger.Error("push failed", "tenant", tenant, "protocol", protoGRPC, "err", err)
-		return nil, status.Error(codes.Unavailable, err.Error())
+		receiver.LogPushFailure(r.logger, err, "tenant", tenant, "protocol", protoGRPC)
+		return nil, receiver.GRPCStatus(err)
 	}
 	return &api_v2.PostSpansResponse{}, nil
 }

@@ -64,8 +64,8 @@ func (r *Receiver) handleThriftHTTP(w http.ResponseWriter, req *http.Request) {
 			r.refuseHTTP(w, http.StatusBadRequest, br)
 			return
 		}
-		r.logger.Error("push failed", "tenant", tenant, "protocol", protoThriftHTTP, "err", err)
-		http.Error(w, "cannot store the spans: "+err.Error(), http.StatusServiceUnavailable)
+		receiver.LogPushFailure(r.logger, err, "tenant", tenant, "protocol", protoThriftHTTP)
+		receiver.WriteHTTPError(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusAccepted)

@@ -223,7 +223,7 @@ func (r *Receiver) pushOTLP(ctx context.Context, protocol, tenant string, req *c
 			if errors.Is(err, receiver.ErrBadInput) {
 				return &badRequest{reason: "rejected", spans: spans, err: err}
 			}
-			r.m.Requests.WithLabelValues(protocol, "error").Inc()
+			r.m.Requests.WithLabelValues(protocol, receiver.Outcome(err)).Inc()
 			return err
 		}
 	}

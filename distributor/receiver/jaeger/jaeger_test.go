@@ -27,6 +27,7 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
 	"go.uber.org/goleak"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -255,6 +256,10 @@ func TestThriftHTTP(t *testing.T) {
 			wantCode: http.StatusBadRequest, wantBody: "too many spans", wantReason: "rejected", refusedSpans: 2,
 		},
 		{name: "distributor fails", contentType: "application/x-thrift", body: valid, pushErr: errors.New("no ingesters"), wantCode: http.StatusServiceUnavailable, wantBody: "no ingesters"},
+		{
+			name: "tenant over a limit", contentType: "application/x-thrift", body: valid, pushErr: errOverLimit,
+			wantCode: http.StatusTooManyRequests, wantBody: "ingestion rate limit (10 bytes/s, burst 20 bytes) exceeded for tenant single-tenant",
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -299,7 +304,10 @@ func TestThriftHTTP(t *testing.T) {
 				require.Equal(t, 1.0, r.requestCount(protoThriftHTTP, "ok"))
 			}
 			if tc.pushErr != nil && tc.wantReason == "" {
-				require.Equal(t, 1.0, r.requestCount(protoThriftHTTP, "error"))
+				require.Equal(t, 1.0, r.requestCount(protoThriftHTTP, receiver.Outcome(tc.pushErr)))
+			}
+			if tc.wantCode == http.StatusTooManyRequests {
+				require.Equal(t, "3", resp.Header.Get("Retry-After"))
 			}
 		})
 	}
@@ -566,6 +574,7 @@ func TestGRPC(t *testing.T) {
 		{name: "too large", req: bytes.Repeat([]byte{0}, 2<<20), wantCode: codes.ResourceExhausted},
 		{name: "distributor refuses", req: valid, pushErr: fmt.Errorf("%w: nope", receiver.ErrBadInput), wantCode: codes.InvalidArgument, wantReason: "rejected", refusedSpans: 2},
 		{name: "distributor fails", req: valid, pushErr: errors.New("no ingesters"), wantCode: codes.Unavailable, wantMsg: "no ingesters"},
+		{name: "tenant over a limit", req: valid, pushErr: errOverLimit, wantCode: codes.ResourceExhausted, wantMsg: "ingestion rate limit (10 bytes/s"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -593,6 +602,10 @@ func TestGRPC(t *testing.T) {
 				require.Equal(t, 1.0, r.refusedCount(protoGRPC, tc.wantReason))
 				require.Equal(t, float64(tc.refusedSpans), r.refusedSpansCount(tc.wantReason))
 			}
+			if tc.pushErr == errOverLimit {
+				require.Equal(t, 1.0, r.requestCount(protoGRPC, "limited"))
+				require.Equal(t, 2500*time.Millisecond, status.Convert(err).Details()[0].(*errdetails.RetryInfo).GetRetryDelay().AsDuration())
+			}
 			if tc.wantTenant != "" {
 				got := p.last(t)
 				require.Equal(t, tc.wantTenant, got.tenant)
@@ -601,6 +614,12 @@ func TestGRPC(t *testing.T) {
 			}
 		})
 	}
+}
+
+// errOverLimit is a distributor refusing a tenant over a limit.
+var errOverLimit = &receiver.LimitError{
+	Reason: "rate_limited", RetryAfter: 2500 * time.Millisecond,
+	Msg: "ingestion rate limit (10 bytes/s, burst 20 bytes) exceeded for tenant single-tenant while adding 30 bytes; retry later",
 }
 
 // TestMetricsShareRegistryWithOtherReceivers checks that the shared metric

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vivace-dev/vivace/distributor/receiver"
 	"github.com/vivace-dev/vivace/internal/model"
 )
 
@@ -145,6 +146,6 @@ func (r *Receiver) handleDatagram(ctx context.Context, protocol string, compact 
 			r.logger.Debug("refused datagram", "protocol", protocol, "err", err)
 			return
 		}
-		r.logger.Error("push failed", "tenant", model.SingleTenant, "protocol", protocol, "err", err)
+		receiver.LogPushFailure(r.logger, err, "tenant", model.SingleTenant, "protocol", protocol)
 	}
 }

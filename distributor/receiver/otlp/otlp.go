@@ -159,9 +159,9 @@ func (r *Receiver) exportGRPC(ctx context.Context, req []byte) (*coltracepb.Expo
 			r.metrics.Refused.WithLabelValues("grpc", "malformed").Inc()
 			return nil, status.Error(codes.InvalidArgument, err.Error())
 		}
-		r.metrics.Requests.WithLabelValues("grpc", "error").Inc()
-		r.logger.Error("push failed", "tenant", tenant, "err", err)
-		return nil, status.Error(codes.Unavailable, err.Error())
+		r.metrics.Requests.WithLabelValues("grpc", receiver.Outcome(err)).Inc()
+		receiver.LogPushFailure(r.logger, err, "tenant", tenant)
+		return nil, receiver.GRPCStatus(err)
 	}
 	r.metrics.Requests.WithLabelValues("grpc", "ok").Inc()
 	return &coltracepb.ExportTraceServiceResponse{}, nil
@@ -206,9 +206,10 @@ func (r *Receiver) handleHTTP(w http.ResponseWriter, req *http.Request) {
 			r.refuseHTTP(w, isJSON, http.StatusBadRequest, "malformed", err.Error())
 			return
 		}
-		r.metrics.Requests.WithLabelValues("http", "error").Inc()
-		r.logger.Error("push failed", "tenant", tenant, "err", err)
-		writeStatus(w, isJSON, http.StatusServiceUnavailable, codes.Unavailable, err.Error())
+		r.metrics.Requests.WithLabelValues("http", receiver.Outcome(err)).Inc()
+		receiver.LogPushFailure(r.logger, err, "tenant", tenant)
+		receiver.SetRetryAfter(w.Header(), err)
+		writeStatus(w, isJSON, receiver.HTTPStatus(err), receiver.GRPCCode(err), err.Error())
 		return
 	}
 	r.metrics.Requests.WithLabelValues("http", "ok").Inc()

@@ -27,6 +27,7 @@ import (
 	commonv1 "go.opentelemetry.io/proto/otlp/common/v1"
 	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
 	"go.uber.org/goleak"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -131,6 +132,7 @@ type httpResp struct {
 	code        int
 	contentType string
 	allow       string
+	retryAfter  string
 	body        []byte
 }
 
@@ -156,7 +158,7 @@ func do(tb testing.TB, c *http.Client, r *Receiver, hr httpReq) httpResp {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(tb, err)
-	return httpResp{code: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), allow: resp.Header.Get("Allow"), body: body}
+	return httpResp{code: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), allow: resp.Header.Get("Allow"), retryAfter: resp.Header.Get("Retry-After"), body: body}
 }
 
 // rpcStatus decodes a google.rpc.Status answer in the encoding it claims.
@@ -442,6 +444,27 @@ func TestHTTPPushFailure(t *testing.T) {
 	require.Equal(t, 1.0, testutil.ToFloat64(r.metrics.Requests.WithLabelValues("http", "error")))
 }
 
+// errOverLimit is a distributor refusing a tenant over a limit.
+var errOverLimit = &receiver.LimitError{
+	Reason: "rate_limited", RetryAfter: 2500 * time.Millisecond,
+	Msg: "ingestion rate limit (10 bytes/s, burst 20 bytes) exceeded for tenant single-tenant while adding 30 bytes; retry later",
+}
+
+// A tenant over a limit is answered 429 with Retry-After, as OTLP/HTTP
+// specifies for a retryable refusal.
+func TestHTTPOverLimit(t *testing.T) {
+	p := &fakePusher{err: errOverLimit}
+	r := startReceiver(t, false, 16, p)
+	resp := do(t, httpClient(t), r, httpReq{contentType: "application/x-protobuf", body: mustMarshal(t, testRequest(t, 3, 1, 2))})
+	require.Equal(t, http.StatusTooManyRequests, resp.code)
+	require.Equal(t, "3", resp.retryAfter)
+	st := rpcStatus(t, resp)
+	require.Equal(t, int32(codes.ResourceExhausted), st.Code)
+	require.Equal(t, errOverLimit.Msg, st.Message)
+	require.Equal(t, 1.0, testutil.ToFloat64(r.metrics.Requests.WithLabelValues("http", "limited")))
+	require.Zero(t, testutil.ToFloat64(r.metrics.Requests.WithLabelValues("http", "error")))
+}
+
 func TestHTTPMultitenancy(t *testing.T) {
 	p := &fakePusher{}
 	r := startReceiver(t, true, 16, p)
@@ -591,6 +614,18 @@ func TestGRPCPushFailure(t *testing.T) {
 	require.Equal(t, codes.Unavailable, status.Code(err))
 	require.ErrorContains(t, err, "no ingester reachable")
 	require.Equal(t, 1.0, testutil.ToFloat64(r.metrics.Requests.WithLabelValues("grpc", "error")))
+}
+
+func TestGRPCOverLimit(t *testing.T) {
+	p := &fakePusher{err: errOverLimit}
+	r := startReceiver(t, false, 16, p)
+	client, _ := grpcClient(t, r)
+	_, err := client.Export(testContext(t), testRequest(t, 6, 1, 2))
+	st := status.Convert(err)
+	require.Equal(t, codes.ResourceExhausted, st.Code())
+	require.Equal(t, errOverLimit.Msg, st.Message())
+	require.Equal(t, 2500*time.Millisecond, st.Details()[0].(*errdetails.RetryInfo).GetRetryDelay().AsDuration())
+	require.Equal(t, 1.0, testutil.ToFloat64(r.metrics.Requests.WithLabelValues("grpc", "limited")))
 }
 
 func TestGRPCMultitenancy(t *testing.T) {

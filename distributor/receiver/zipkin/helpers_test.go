@@ -114,9 +114,10 @@ type httpReq struct {
 }
 
 type httpResp struct {
-	code  int
-	allow string
-	body  string
+	code       int
+	allow      string
+	retryAfter string
+	body       string
 }
 
 // serve runs a request through the handler, without a network.
@@ -140,7 +141,7 @@ func serve(r *Receiver, hr httpReq) httpResp {
 	}
 	rec := httptest.NewRecorder()
 	r.Handler().ServeHTTP(rec, req)
-	return httpResp{code: rec.Code, allow: rec.Header().Get("Allow"), body: rec.Body.String()}
+	return httpResp{code: rec.Code, allow: rec.Header().Get("Allow"), retryAfter: rec.Header().Get("Retry-After"), body: rec.Body.String()}
 }
 
 // httpClient is a client whose connections are closed when the test ends.

@@ -150,9 +150,9 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request, v1 bool) {
 			r.refuse(w, f, http.StatusBadRequest, "malformed", err.Error(), len(b.spans))
 			return
 		}
-		r.metrics.Requests.WithLabelValues(string(f), "error").Inc()
-		r.logger.Error("push failed", "tenant", tenant, "err", err)
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		r.metrics.Requests.WithLabelValues(string(f), receiver.Outcome(err)).Inc()
+		receiver.LogPushFailure(r.logger, err, "tenant", tenant)
+		receiver.WriteHTTPError(w, err)
 		return
 	}
 	r.metrics.Requests.WithLabelValues(string(f), "ok").Inc()

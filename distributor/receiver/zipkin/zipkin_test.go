@@ -17,6 +17,7 @@ import (
 	"github.com/openzipkin/zipkin-go/reporter"
 	zipkinhttp "github.com/openzipkin/zipkin-go/reporter/http"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
@@ -197,6 +198,14 @@ func TestPushErrors(t *testing.T) {
 	resp = serve(r, httpReq{contentType: "application/json", body: body})
 	require.Equal(t, http.StatusServiceUnavailable, resp.code)
 	require.Contains(t, resp.body, "no quorum")
+
+	limit := &receiver.LimitError{Reason: "rate_limited", Msg: "ingestion rate limit (10 bytes/s, burst 20 bytes) exceeded for tenant single-tenant; retry later", RetryAfter: 1500 * time.Millisecond}
+	r = handlerOnly(t, &fakePusher{err: limit})
+	resp = serve(r, httpReq{contentType: "application/json", body: body})
+	require.Equal(t, http.StatusTooManyRequests, resp.code)
+	require.Equal(t, "2", resp.retryAfter)
+	require.Contains(t, resp.body, limit.Msg)
+	require.Equal(t, 1.0, testutil.ToFloat64(r.metrics.Requests.WithLabelValues("v2_json", "limited")))
 }
 
 // TestZipkinGoReporter sends spans with zipkin-go's own HTTP reporter, JSON
