@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -38,6 +39,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/vivace-dev/vivace/cmd/vivace/app"
+	"github.com/vivace-dev/vivace/internal/overrides"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
@@ -64,6 +66,8 @@ var receiverPorts = map[string]corev1.ServicePort{
 	"jaeger-grpc":    {Port: 14250, Protocol: corev1.ProtocolTCP},
 	"jaeger-compact": {Port: 6831, Protocol: corev1.ProtocolUDP},
 	"jaeger-binary":  {Port: 6832, Protocol: corev1.ProtocolUDP},
+	"opencensus":     {Port: 55678, Protocol: corev1.ProtocolTCP},
+	"datadog":        {Port: 8126, Protocol: corev1.ProtocolTCP},
 }
 
 // receiverEndpoints are the listen addresses of the receivers in cfg, by
@@ -79,6 +83,8 @@ func receiverEndpoints(cfg *app.Config) map[string]string {
 		"jaeger-grpc":    j.GRPC.Endpoint,
 		"jaeger-compact": j.ThriftCompact.Endpoint,
 		"jaeger-binary":  j.ThriftBinary.Endpoint,
+		"opencensus":     r.OpenCensus.Endpoint,
+		"datadog":        r.Datadog.Endpoint,
 	}
 }
 
@@ -97,8 +103,9 @@ type chartCase struct {
 	retention      time.Duration
 	serviceMonitor bool
 	datasource     bool
-	// everything: the values set receiverConfig, structuredConfig and
-	// log_received_spans, which the loaded config must show.
+	// everything: the values set receiverConfig, structuredConfig,
+	// log_received_spans and overrides (defaults and perTenant), which the
+	// loaded config and the runtime overrides file must show.
 	everything bool
 }
 
@@ -113,7 +120,7 @@ var cases = []chartCase{
 	},
 	{
 		name: "distributed-s3", values: "distributed-s3.yaml", distributed: true, backend: "s3", s3Keys: "rendered",
-		receivers:      []string{"otlp-grpc", "otlp-http", "zipkin", "jaeger-http", "jaeger-grpc", "jaeger-compact", "jaeger-binary"},
+		receivers:      []string{"otlp-grpc", "otlp-http", "zipkin", "jaeger-http", "jaeger-grpc", "jaeger-compact", "jaeger-binary", "opencensus", "datadog"},
 		retention:      720 * time.Hour,
 		serviceMonitor: true, datasource: true, everything: true,
 	},
@@ -176,6 +183,49 @@ func TestChartRefuses(t *testing.T) {
 			out, err := runHelm(helm, args...)
 			require.Error(t, err, "helm template rendered:\n%s", out)
 			require.Contains(t, out, tc.want)
+		})
+	}
+}
+
+// TestPerTenantDoesNotRoll renders the chart again with one value changed:
+// overrides.perTenant changes only the runtime overrides file, which Vivace
+// reloads in place, so the pod templates stay the same and nothing restarts;
+// overrides.defaults changes vivace.yaml, and the pods roll.
+func TestPerTenantDoesNotRoll(t *testing.T) {
+	helm := helmBinary(t)
+	render := func(t *testing.T, set ...string) *rendered {
+		t.Helper()
+		args := []string{"template", release, chartDir}
+		for _, s := range set {
+			args = append(args, "--set", s)
+		}
+		out, err := runHelm(helm, args...)
+		require.NoError(t, err, "helm template:\n%s", out)
+		return decode(t, out)
+	}
+	base := render(t)
+	for _, tc := range []struct {
+		name  string
+		set   string
+		rolls bool
+	}{
+		{"perTenant", "overrides.perTenant.team-a.ingestion.rate_limit_bytes=1000", false},
+		{"defaults", "overrides.defaults.ingestion.rate_limit_bytes=1000", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := render(t, tc.set)
+			before, after := base.configMaps[name("config")].Data, r.configMaps[name("config")].Data
+			require.NotEqual(t, before, after, "--set %s changes the config ConfigMap", tc.set)
+			require.Equal(t, tc.rolls, before["vivace.yaml"] != after["vivace.yaml"], "vivace.yaml")
+			require.Equal(t, !tc.rolls, before["overrides.yaml"] != after["overrides.yaml"], "overrides.yaml")
+			require.Equal(t, slices.Sorted(maps.Keys(base.workloads)), slices.Sorted(maps.Keys(r.workloads)))
+			for n, w := range base.workloads {
+				if tc.rolls {
+					require.NotEqual(t, w.pod, r.workloads[n].pod, "%s rolls", n)
+				} else {
+					require.Equal(t, w.pod, r.workloads[n].pod, "%s does not roll", n)
+				}
+			}
 		})
 	}
 }
@@ -726,9 +776,11 @@ func (r *rendered) checkConfig(t *testing.T, c chartCase) {
 			require.False(t, printDefaults)
 			require.Equal(t, target, cfg.Target)
 			r.checkLoaded(t, c, w, cfg, env, podName)
+			r.checkOverrides(t, c, w, ctr, cfg)
 		})
 	}
-	// A config change rolls the pods.
+	// A config change rolls the pods; the runtime overrides file, reloaded
+	// in place, is left out (TestPerTenantDoesNotRoll).
 	sum := sha256.Sum256([]byte(strings.TrimSuffix(cm.Data["vivace.yaml"], "\n")))
 	for _, w := range r.vivaceWorkloads(t) {
 		require.Equal(t, hex.EncodeToString(sum[:]), w.pod.Annotations["checksum/config"], "%s: checksum/config", w.name)
@@ -750,33 +802,48 @@ func (r *rendered) configArgs(t *testing.T, w *workload, ctr *corev1.Container, 
 			continue
 		}
 		found = true
-		// The file is a key of a ConfigMap mounted at its directory.
-		var vol string
-		for _, m := range ctr.VolumeMounts {
-			if m.MountPath == filepath.Dir(path) {
-				vol = m.Name
-				require.True(t, m.ReadOnly, "%s: the config mount", w.name)
-			}
-		}
-		require.NotEmpty(t, vol, "%s: nothing mounted at %s", w.name, filepath.Dir(path))
-		var cmName string
-		for _, v := range w.pod.Spec.Volumes {
-			if v.Name == vol {
-				require.NotNil(t, v.ConfigMap, "%s: volume %s is not a ConfigMap", w.name, vol)
-				cmName = v.ConfigMap.Name
-			}
-		}
-		cm := r.configMaps[cmName]
-		require.NotNil(t, cm, "%s mounts ConfigMap %q, which the chart does not render", w.name, cmName)
-		var ok2 bool
-		text, ok2 = cm.Data[filepath.Base(path)]
-		require.True(t, ok2, "ConfigMap %s has no key %s", cmName, filepath.Base(path))
+		text = r.mountedFile(t, w, ctr, path)
 		local := filepath.Join(dir, filepath.Base(path))
 		require.NoError(t, os.WriteFile(local, []byte(text), 0o644))
 		args[i] = "-config.file=" + local
 	}
 	require.True(t, found, "%s: no -config.file", w.name)
 	return args, text
+}
+
+// mountedFile resolves path in the container to a key of a ConfigMap the
+// chart renders, mounted read-only at the path's directory, and returns the
+// key's text. The mount is the whole ConfigMap (no subPath), so kubelet
+// updates the file in place when the ConfigMap changes.
+func (r *rendered) mountedFile(t *testing.T, w *workload, ctr *corev1.Container, path string) string {
+	t.Helper()
+	require.True(t, filepath.IsAbs(path), "%s: %q is not an absolute path", w.name, path)
+	// The file is what the innermost mount covering it shows.
+	var mount *corev1.VolumeMount
+	for i, m := range ctr.VolumeMounts {
+		mp := filepath.Clean(m.MountPath)
+		if (path == mp || strings.HasPrefix(path, mp+"/")) && (mount == nil || len(mp) > len(filepath.Clean(mount.MountPath))) {
+			mount = &ctr.VolumeMounts[i]
+		}
+	}
+	require.NotNil(t, mount, "%s: nothing mounted at %s", w.name, filepath.Dir(path))
+	require.Equal(t, filepath.Dir(path), filepath.Clean(mount.MountPath), "%s: %s must be mounted as a directory: kubelet never updates a subPath mount", w.name, path)
+	require.Empty(t, mount.SubPath, "%s: the mount at %s: kubelet never updates a subPath mount", w.name, mount.MountPath)
+	require.True(t, mount.ReadOnly, "%s: the mount at %s", w.name, mount.MountPath)
+	vol := mount.Name
+	var cmName string
+	for _, v := range w.pod.Spec.Volumes {
+		if v.Name == vol {
+			require.NotNil(t, v.ConfigMap, "%s: volume %s is not a ConfigMap", w.name, vol)
+			require.Empty(t, v.ConfigMap.Items, "%s: volume %s mounts the whole ConfigMap", w.name, vol)
+			cmName = v.ConfigMap.Name
+		}
+	}
+	cm := r.configMaps[cmName]
+	require.NotNil(t, cm, "%s mounts ConfigMap %q, which the chart does not render", w.name, cmName)
+	text, ok := cm.Data[filepath.Base(path)]
+	require.True(t, ok, "ConfigMap %s has no key %s", cmName, filepath.Base(path))
+	return text
 }
 
 // containerEnv is the environment the container gets: literal values, the
@@ -885,6 +952,32 @@ func (r *rendered) checkLoaded(t *testing.T, c chartCase, w *workload, cfg *app.
 	}
 }
 
+// checkOverrides checks the limits: overrides.defaults in the loaded config,
+// and the runtime overrides file the config names, parsed as Vivace parses
+// it at every reload.
+func (r *rendered) checkOverrides(t *testing.T, c chartCase, w *workload, ctr *corev1.Container, cfg *app.Config) {
+	path := cfg.Overrides.PerTenantOverrideConfig
+	require.NotEmpty(t, path, "overrides.per_tenant_override_config")
+	tenants, err := overrides.ParseFile([]byte(r.mountedFile(t, w, ctr, path)), cfg.Overrides.Defaults)
+	require.NoError(t, err, "the runtime overrides file %s", path)
+	if !c.everything {
+		require.Empty(t, tenants)
+		return
+	}
+	d := cfg.Overrides.Defaults
+	require.Equal(t, 30_000_000, d.Ingestion.RateLimitBytes, "overrides.defaults")
+	require.Equal(t, 40_000_000, d.Ingestion.BurstSizeBytes, "overrides.defaults")
+	require.Equal(t, 10_000_000, d.Global.MaxBytesPerTrace, "structuredConfig wins over overrides.defaults")
+	// Each entry is applied over the defaults.
+	teamA := d
+	teamA.Ingestion.RateLimitBytes = 50_000_000
+	teamA.Ingestion.BurstSizeBytes = 60_000_000
+	teamA.Compaction.BlockRetention = model.Duration(2160 * time.Hour)
+	wildcard := d
+	wildcard.Read.MaxSearchDuration = model.Duration(24 * time.Hour)
+	require.Equal(t, map[string]*overrides.Limits{"team-a": &teamA, overrides.Wildcard: &wildcard}, tenants)
+}
+
 // requireService checks that hostport names a rendered Service by its
 // in-cluster DNS name, on one of its ports.
 func requireService(t *testing.T, r *rendered, hostport, service string) {
@@ -946,7 +1039,8 @@ func (r *rendered) checkDatasource(t *testing.T, c chartCase) {
 			IsDefault bool   `json:"isDefault"`
 			JSONData  struct {
 				StreamingEnabled struct {
-					Search bool `json:"search"`
+					Search  bool `json:"search"`
+					Metrics bool `json:"metrics"`
 				} `json:"streamingEnabled"`
 			} `json:"jsonData"`
 		} `json:"datasources"`
@@ -961,4 +1055,8 @@ func (r *rendered) checkDatasource(t *testing.T, c chartCase) {
 	require.True(t, ok, ds.URL)
 	requireService(t, r, url, name("query-frontend"))
 	require.True(t, strings.HasSuffix(url, ":3200"), url)
+	// The query-frontend serves Tempo's StreamingQuerier over h2c on its
+	// HTTP port, the one the URL names; it has no TraceQL metrics.
+	require.True(t, ds.JSONData.StreamingEnabled.Search, "streamingEnabled.search")
+	require.False(t, ds.JSONData.StreamingEnabled.Metrics, "streamingEnabled.metrics")
 }

@@ -2,6 +2,8 @@
 {{- define "vivace.httpPort" -}}3200{{- end }}
 {{- define "vivace.grpcPort" -}}9095{{- end }}
 {{- define "vivace.gossipPort" -}}7946{{- end }}
+{{/* Where the config ConfigMap is mounted, as a directory (no subPath) so that kubelet updates its files in place. */}}
+{{- define "vivace.configDir" -}}/conf{{- end }}
 {{/* The data volume's mount: the WAL, the compactor's scratch space and, with the local backend, the blocks. */}}
 {{- define "vivace.dataDir" -}}/var/vivace{{- end }}
 
@@ -89,6 +91,8 @@ vivace/gossip-ring-member: "true"
   (dict "on" $t.jaeger.grpc.enabled "name" "jaeger-grpc" "port" 14250 "protocol" "TCP" "path" (list "jaeger" "protocols" "grpc") "extra" $t.jaeger.grpc.receiverConfig)
   (dict "on" $t.jaeger.thriftCompact.enabled "name" "jaeger-compact" "port" 6831 "protocol" "UDP" "path" (list "jaeger" "protocols" "thrift_compact") "extra" $t.jaeger.thriftCompact.receiverConfig)
   (dict "on" $t.jaeger.thriftBinary.enabled "name" "jaeger-binary" "port" 6832 "protocol" "UDP" "path" (list "jaeger" "protocols" "thrift_binary") "extra" $t.jaeger.thriftBinary.receiverConfig)
+  (dict "on" $t.opencensus.enabled "name" "opencensus" "port" 55678 "protocol" "TCP" "path" (list "opencensus") "extra" $t.opencensus.receiverConfig)
+  (dict "on" $t.datadog.enabled "name" "datadog" "port" 8126 "protocol" "TCP" "path" (list "datadog") "extra" $t.datadog.receiverConfig)
 -}}
 {{- $on := list -}}
 {{- range $all }}
@@ -156,6 +160,9 @@ vivace/gossip-ring-member: "true"
       "ring" (dict "replication_factor" (ternary (.Values.ingester.config.replication_factor | int) 1 (not (empty $distributed))))))
   "compactor" (dict
     "compaction" (dict "block_retention" .Values.compactor.config.compaction.block_retention))
+  "overrides" (dict
+    "defaults" (deepCopy (.Values.overrides.defaults | default dict))
+    "per_tenant_override_config" (printf "%s/overrides.yaml" (include "vivace.configDir" .)))
   "storage" (dict
     "trace" (dict
       "backend" $backend
@@ -196,6 +203,7 @@ A Vivace pod template. Takes (dict "ctx" $ "component" "ingester" "target" "inge
 the data volume comes from the StatefulSet's volumeClaimTemplates, else it is an emptyDir.
 */}}
 {{- define "vivace.podTemplate" -}}
+{{- $conf := include "vivace.configDir" .ctx -}}
 {{- $ctx := .ctx -}}
 {{- $v := .values -}}
 {{- $vv := $ctx.Values.vivace -}}
@@ -209,6 +217,7 @@ metadata:
     {{- toYaml . | nindent 4 }}
     {{- end }}
   annotations:
+    {{- /* vivace.yaml only: overrides.yaml (overrides.perTenant) is reloaded in place, without rolling the pods. */}}
     checksum/config: {{ include "vivace.config" $ctx | sha256sum }}
     {{- if $ctx.Values.metaMonitoring.prometheusAnnotations }}
     prometheus.io/scrape: "true"
@@ -232,7 +241,7 @@ spec:
       image: {{ include "vivace.image" $ctx }}
       imagePullPolicy: {{ $vv.image.pullPolicy }}
       args:
-        - -config.file=/conf/vivace.yaml
+        - -config.file={{ $conf }}/vivace.yaml
         - -config.expand-env=true
         - -target={{ .target }}
         {{- range $vv.extraArgs }}
@@ -291,7 +300,7 @@ spec:
         {{- toYaml $vv.securityContext | nindent 8 }}
       volumeMounts:
         - name: config
-          mountPath: /conf
+          mountPath: {{ $conf }}
           readOnly: true
         - name: data
           mountPath: {{ include "vivace.dataDir" $ctx }}
