@@ -30,13 +30,7 @@ func (a *App) statusConfig(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	b, err := yaml.Marshal(out)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/yaml; charset=utf-8")
-	_, _ = w.Write(b)
+	writeYAML(w, out)
 }
 
 // statusRuntimeConfig answers /status/runtime_config with the limits in
@@ -71,7 +65,11 @@ func (a *App) statusRuntimeConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out["overrides"] = tenants
-	b, err := yaml.Marshal(out)
+	writeYAML(w, out)
+}
+
+func writeYAML(w http.ResponseWriter, v any) {
+	b, err := yaml.Marshal(v)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
