@@ -52,8 +52,8 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"slices"
-	"strings"
 
+	"github.com/vivace-dev/vivace/distributor/receiver"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonv1 "go.opentelemetry.io/proto/otlp/common/v1"
 	resourcev1 "go.opentelemetry.io/proto/otlp/resource/v1"
@@ -206,7 +206,7 @@ func translateSpan(s *span) (*tracev1.Span, resourceKey) {
 				continue // set by translate for the whole trace
 			}
 		case "span.kind":
-			if k, ok := spanKind(m.value); ok {
+			if k, ok := receiver.SpanKind(m.value); ok {
 				out.Kind = k
 				continue
 			}
@@ -241,22 +241,6 @@ func translateSpan(s *span) (*tracev1.Span, resourceKey) {
 		out.Status = &tracev1.Status{Code: tracev1.Status_STATUS_CODE_ERROR, Message: errMsg}
 	}
 	return out, key
-}
-
-func spanKind(v string) (tracev1.Span_SpanKind, bool) {
-	switch strings.ToLower(v) {
-	case "server":
-		return tracev1.Span_SPAN_KIND_SERVER, true
-	case "client":
-		return tracev1.Span_SPAN_KIND_CLIENT, true
-	case "producer":
-		return tracev1.Span_SPAN_KIND_PRODUCER, true
-	case "consumer":
-		return tracev1.Span_SPAN_KIND_CONSUMER, true
-	case "internal":
-		return tracev1.Span_SPAN_KIND_INTERNAL, true
-	}
-	return 0, false
 }
 
 // parseHex64 reads exactly 16 hex digits.

@@ -54,6 +54,7 @@ import (
 
 	model "github.com/jaegertracing/jaeger-idl/model/v1"
 	"github.com/jaegertracing/jaeger-idl/thrift-gen/jaeger"
+	"github.com/vivace-dev/vivace/distributor/receiver"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonv1 "go.opentelemetry.io/proto/otlp/common/v1"
 	resourcev1 "go.opentelemetry.io/proto/otlp/resource/v1"
@@ -453,7 +454,7 @@ func takeSpecialTags(out *tracev1.Span, attrs []*commonv1.KeyValue) ([]*commonv1
 	}
 
 	if v, ok := str(iKind); ok {
-		if k, ok := spanKind(v); ok {
+		if k, ok := receiver.SpanKind(v); ok {
 			out.Kind = k
 			remove(iKind)
 		}
@@ -525,22 +526,6 @@ func takeSpecialTags(out *tracev1.Span, attrs []*commonv1.KeyValue) ([]*commonv1
 		kept = nil
 	}
 	return kept, scope
-}
-
-func spanKind(v string) (tracev1.Span_SpanKind, bool) {
-	switch strings.ToLower(v) {
-	case "client":
-		return tracev1.Span_SPAN_KIND_CLIENT, true
-	case "server":
-		return tracev1.Span_SPAN_KIND_SERVER, true
-	case "producer":
-		return tracev1.Span_SPAN_KIND_PRODUCER, true
-	case "consumer":
-		return tracev1.Span_SPAN_KIND_CONSUMER, true
-	case "internal":
-		return tracev1.Span_SPAN_KIND_INTERNAL, true
-	}
-	return tracev1.Span_SPAN_KIND_UNSPECIFIED, false
 }
 
 func statusCode(v string) (tracev1.Status_StatusCode, bool) {

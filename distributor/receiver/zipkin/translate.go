@@ -3,6 +3,7 @@ package zipkin
 import (
 	"strings"
 
+	"github.com/vivace-dev/vivace/distributor/receiver"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonv1 "go.opentelemetry.io/proto/otlp/common/v1"
 	resourcev1 "go.opentelemetry.io/proto/otlp/resource/v1"
@@ -354,7 +355,7 @@ func planSpan(b *batch, sp *span, p *plan) (scopeName, scopeVersion string) {
 
 	p.kind = sp.kind
 	if p.kind == tracev1.Span_SPAN_KIND_UNSPECIFIED && has(clsSpanKind) {
-		if k := openTracingKind(spanKind); k != tracev1.Span_SPAN_KIND_UNSPECIFIED {
+		if k, ok := receiver.SpanKind(spanKind); ok {
 			p.kind = k
 			consume(clsSpanKind)
 		}
@@ -429,22 +430,6 @@ func planSpan(b *batch, sp *span, p *plan) (scopeName, scopeVersion string) {
 		p.bools++
 	}
 	return scopeName, scopeVersion
-}
-
-func openTracingKind(k string) tracev1.Span_SpanKind {
-	switch strings.ToLower(k) {
-	case "client":
-		return tracev1.Span_SPAN_KIND_CLIENT
-	case "server":
-		return tracev1.Span_SPAN_KIND_SERVER
-	case "producer":
-		return tracev1.Span_SPAN_KIND_PRODUCER
-	case "consumer":
-		return tracev1.Span_SPAN_KIND_CONSUMER
-	case "internal":
-		return tracev1.Span_SPAN_KIND_INTERNAL
-	}
-	return tracev1.Span_SPAN_KIND_UNSPECIFIED
 }
 
 // attrSlab hands out attributes from preallocated slabs.
