@@ -53,11 +53,12 @@ import (
 	"encoding/hex"
 	"slices"
 
-	"github.com/vivace-dev/vivace/distributor/receiver"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonv1 "go.opentelemetry.io/proto/otlp/common/v1"
 	resourcev1 "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
+
+	"github.com/vivace-dev/vivace/distributor/receiver"
 )
 
 // tracer is what the request says about the sender and its process: the

@@ -54,11 +54,12 @@ import (
 
 	model "github.com/jaegertracing/jaeger-idl/model/v1"
 	"github.com/jaegertracing/jaeger-idl/thrift-gen/jaeger"
-	"github.com/vivace-dev/vivace/distributor/receiver"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonv1 "go.opentelemetry.io/proto/otlp/common/v1"
 	resourcev1 "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
+
+	"github.com/vivace-dev/vivace/distributor/receiver"
 )
 
 // Tag keys with a meaning of their own.

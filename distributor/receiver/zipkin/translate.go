@@ -3,11 +3,12 @@ package zipkin
 import (
 	"strings"
 
-	"github.com/vivace-dev/vivace/distributor/receiver"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonv1 "go.opentelemetry.io/proto/otlp/common/v1"
 	resourcev1 "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
+
+	"github.com/vivace-dev/vivace/distributor/receiver"
 )
 
 // The translation follows the OpenTelemetry specification's Zipkin mapping
