@@ -109,9 +109,10 @@ func (s rateStrategy) Limit(tenant string) float64 {
 // Burst is the same for both strategies: it bounds one request.
 func (s rateStrategy) Burst(tenant string) int { return s.limits.IngestionBurstSizeBytes(tenant) }
 
-// PushOTLP splits an encoded ExportTraceServiceRequest by trace, without
-// decoding the spans, and pushes it. A malformed request, or one over the
-// tenant's rate limit, is refused whole. Traces the ingesters refuse for a
+// PushOTLP checks an encoded ExportTraceServiceRequest, splits it by trace
+// without decoding the spans, and pushes it. A request proto.Unmarshal would
+// refuse, or one over the tenant's rate limit, is refused whole: what is
+// stored is known to decode, so blocks need not check it again. Traces the ingesters refuse for a
 // limit are left out, the others stored, and the error (a
 // *receiver.LimitError) names the limit; spans counts the spans stored.
 func (d *Distributor) PushOTLP(ctx context.Context, tenant string, req []byte) (int, error) {
@@ -119,7 +120,11 @@ func (d *Distributor) PushOTLP(ctx context.Context, tenant string, req []byte) (
 		d.m.discardedSpans.WithLabelValues(tenant, reasonRateLimited).Add(float64(model.CountSpans(req)))
 		return 0, err
 	}
-	split, err := model.SplitByTraceTruncating(req, d.limits.MaxAttributeBytes(tenant))
+	err := model.CheckTracesData(req)
+	var split *model.Split
+	if err == nil {
+		split, err = model.SplitByTraceTruncating(req, d.limits.MaxAttributeBytes(tenant))
+	}
 	if err != nil {
 		d.m.discardedSpans.WithLabelValues(tenant, "malformed").Inc()
 		return 0, fmt.Errorf("%w: %v", receiver.ErrBadInput, err)

@@ -2,6 +2,7 @@ package distributor_test
 
 import (
 	"context"
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,7 +20,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	commonv1 "go.opentelemetry.io/proto/otlp/common/v1"
 	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vivace-dev/vivace/distributor"
@@ -250,12 +253,26 @@ func TestPushOTLPMalformed(t *testing.T) {
 	noID := mustMarshal(t, &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracev1.ResourceSpans{{
 		ScopeSpans: []*tracev1.ScopeSpans{{Spans: []*tracev1.Span{{Name: "orphan"}}}},
 	}}})
+	// Deep inside a span: nothing the split reads, but what a reader's
+	// proto.Unmarshal would fail on once the span sits in a block.
+	badAttr := mustMarshal(t, &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracev1.ResourceSpans{{
+		ScopeSpans: []*tracev1.ScopeSpans{{Spans: []*tracev1.Span{{TraceId: bytes.Repeat([]byte{1}, 16), Name: "op",
+			Attributes: []*commonv1.KeyValue{{Key: "k", Value: &commonv1.AnyValue{Value: &commonv1.AnyValue_StringValue{StringValue: "PLACEHOLDER"}}}}}}}},
+	}}})
+	badAttr = bytes.Replace(badAttr, []byte("PLACEHOLDER"), []byte("bad \xff bytes"), 1)
+	span := mustMarshal(t, &tracev1.Span{TraceId: bytes.Repeat([]byte{2}, 16), Name: "op"})
+	span = protowire.AppendBytes(protowire.AppendTag(span, 11, protowire.BytesType), []byte{0x0a, 0x05, 'a'}) // an event whose name is cut short
+	badEvent := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType),
+		protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType),
+			protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), span)))
 	for _, tc := range []struct {
 		name    string
 		req     []byte
 		wantErr string
 	}{
 		{name: "truncated", req: valid[:len(valid)-1], wantErr: "unexpected EOF"},
+		{name: "span attribute not UTF-8", req: badAttr, wantErr: "invalid UTF-8"},
+		{name: "span event truncated", req: badEvent, wantErr: "unexpected EOF"},
 		{name: "not protobuf", req: []byte("{\"resourceSpans\":[]}"), wantErr: "malformed OTLP trace data"},
 		{name: "8-byte trace_id", req: shortID, wantErr: "trace_id has 8 bytes"},
 		{name: "no trace_id", req: noID, wantErr: "span without a trace_id"},

@@ -397,10 +397,10 @@ func (i *Ingester) writeBlock(ctx context.Context, tenant string, id uuid.UUID, 
 				return err
 			}
 		}
-		// The parts are encoded TracesData as the distributor cut them;
-		// concatenated, they are one. AddEncoded builds the rows from the
-		// bytes, without decoding them.
-		if err := w.AddEncoded(tid, buf); err != nil {
+		// The parts are encoded TracesData as the distributor cut them from
+		// requests it checked; concatenated, they are one. AddChecked builds
+		// the rows from the bytes, without decoding or checking them again.
+		if err := w.AddChecked(tid, buf); err != nil {
 			if errors.Is(err, block.ErrInvalidTrace) {
 				// Undecodable, or not storable: no retry can fix it, and
 				// failing here would stop every later flush.

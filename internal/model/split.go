@@ -3,7 +3,6 @@ package model
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -37,10 +36,9 @@ type Split struct {
 // span is one span found in the request: where its bytes are and which
 // resource and scope it belongs to.
 type span struct {
-	trace   int // index into Split.IDs
-	rs, ss  int // index into resources and scopes
-	b       []byte
-	ordinal int
+	trace  int // index into Split.IDs
+	rs, ss int // index into resources and scopes
+	b      []byte
 }
 
 type rsParts struct{ resource, schema []byte } // raw fields, tag included
@@ -120,7 +118,7 @@ func SplitByTraceTruncating(req []byte, maxAttrBytes int) (*Split, error) {
 							traceIdx[id] = t
 							out.IDs = append(out.IDs, id)
 						}
-						spans = append(spans, span{trace: t, rs: rs, ss: ss, b: val, ordinal: len(spans)})
+						spans = append(spans, span{trace: t, rs: rs, ss: ss, b: val})
 					}
 					return nil
 				})
@@ -135,13 +133,21 @@ func SplitByTraceTruncating(req []byte, maxAttrBytes int) (*Split, error) {
 	if len(spans) == 0 {
 		return &out, nil
 	}
-	// Spans of one trace together, each trace's spans in request order.
-	slices.SortFunc(spans, func(a, b span) int {
-		if a.trace != b.trace {
-			return a.trace - b.trace
-		}
-		return a.ordinal - b.ordinal
-	})
+	// Spans of one trace together, each trace's spans in request order: a
+	// counting sort, as every span's trace index is known.
+	next := make([]int, len(out.IDs)+1)
+	for _, s := range spans {
+		next[s.trace+1]++
+	}
+	for t := 1; t < len(next); t++ {
+		next[t] += next[t-1]
+	}
+	sorted := make([]span, len(spans))
+	for _, s := range spans {
+		sorted[next[s.trace]] = s
+		next[s.trace]++
+	}
+	spans = sorted
 	out.Traces = make([][]byte, len(out.IDs))
 	buf := make([]byte, 0, len(req)+len(req)/8)
 	for start := 0; start < len(spans); {

@@ -370,6 +370,23 @@ func BenchmarkSplitByTrace(b *testing.B) {
 	b.ReportMetric(float64(len(req))/spans, "bytes/span")
 }
 
+// BenchmarkCheckTracesData checks the request BenchmarkSplitByTrace splits,
+// as the distributor does before splitting it.
+func BenchmarkCheckTracesData(b *testing.B) {
+	rng := rand.New(rand.NewPCG(42, 42))
+	req := mustMarshal(b, batchRequest(rng, tracesOfSpans(rng, 1000, 20), 1))
+	const spans = 1000
+	b.SetBytes(int64(len(req)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := model.CheckTracesData(req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(spans)*float64(b.N)/b.Elapsed().Seconds(), "spans/s")
+	b.ReportMetric(float64(len(req))/spans, "bytes/span")
+}
+
 // tracesOfSpans makes traces of about mean spans each, total spans in all.
 func tracesOfSpans(rng *rand.Rand, total, mean int) []*tracev1.TracesData {
 	var traces []*tracev1.TracesData

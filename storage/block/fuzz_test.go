@@ -106,7 +106,8 @@ func FuzzReadData(f *testing.F) {
 
 // FuzzAddEncoded: AddEncoded does not panic, fails only with ErrInvalidTrace,
 // fails exactly when proto.Unmarshal or Add of the decoded trace fails, and
-// otherwise stores the rows Add stores, which rebuild into equal traces.
+// otherwise stores the rows Add stores, which rebuild into equal traces;
+// AddChecked does the same with what proto.Unmarshal accepts.
 // It stays in memory to run fast (TestAddEncodedMatchesAdd reads blocks
 // back); its generated seeds are written by TestUpdateAddEncodedSeeds.
 func FuzzAddEncoded(f *testing.F) {
@@ -121,6 +122,13 @@ func FuzzAddEncoded(f *testing.F) {
 		if err := proto.Unmarshal(b, td); err != nil {
 			require.Error(t, encErr, "AddEncoded takes what proto.Unmarshal rejects: %v", err)
 			return
+		}
+		// What the check accepts, AddChecked stores as AddEncoded does.
+		chk := memWriter()
+		if err := chk.AddChecked(fuzzTraceID, b); err != nil || encErr != nil {
+			require.Equal(t, encErr != nil, err != nil, "AddEncoded: %v, AddChecked: %v", encErr, err)
+		} else {
+			requireSameRows(t, &enc.rows, &chk.rows, enc.rows.len())
 		}
 		add := memWriter()
 		if err := add.Add(fuzzTraceID, td); err != nil {

@@ -371,16 +371,12 @@ type encodedSpan struct {
 	kind, status                    int32
 }
 
-// parse checks td and finds its spans, in order. It fails, wrapping
-// ErrInvalidTrace, exactly when proto.Unmarshal of td into a TracesData fails
-// or a span's trace_id is not id (Add's checks of the decoded trace).
+// parse finds the spans of td, which model.CheckTracesData accepts, in
+// order. It fails, wrapping ErrInvalidTrace, when a span's trace_id is not id
+// (Add's checks of the decoded trace).
 func (p *encodedTrace) parse(id model.TraceID, td []byte) error {
 	p.reset()
-	if err := tracesDataSchema.check(td, protowire.DefaultRecursionLimit); err != nil {
-		return fmt.Errorf("%w: malformed OTLP: %v", ErrInvalidTrace, err)
-	}
-	// From here on td is known to decode: a parse error is a bug, reported
-	// all the same.
+	// td is known to decode: a parse error is a bug, reported all the same.
 	return forEachRecord(td, func(num protowire.Number, typ protowire.Type, _, rs []byte) error {
 		if num != fieldTracesResourceSpans || typ != protowire.BytesType {
 			return nil // an unknown field: Add never sees it

@@ -137,6 +137,23 @@ func (w *Writer) AddEncoded(id model.TraceID, td []byte) error {
 	if err := w.checkNext(id); err != nil {
 		return err
 	}
+	if err := model.CheckTracesData(td); err != nil {
+		return fmt.Errorf("add trace %s: %w: %v", id, ErrInvalidTrace, err)
+	}
+	return w.addChecked(id, td)
+}
+
+// AddChecked is AddEncoded of a td that model.CheckTracesData accepted
+// before: the ingester's WAL holds only such traces, checked by the
+// distributor on receipt, so the writer does not check them again.
+func (w *Writer) AddChecked(id model.TraceID, td []byte) error {
+	if err := w.checkNext(id); err != nil {
+		return err
+	}
+	return w.addChecked(id, td)
+}
+
+func (w *Writer) addChecked(id model.TraceID, td []byte) error {
 	defer w.enc.reset()
 	if err := w.enc.parse(id, td); err != nil {
 		return fmt.Errorf("add trace %s: %w", id, err)

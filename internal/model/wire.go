@@ -1,8 +1,9 @@
-package block
+package model
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"unicode/utf8"
 
 	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
@@ -10,12 +11,22 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// Checking an encoded TracesData without decoding it: Writer.AddEncoded
-// copies span bytes into blocks as they are, and a reader decodes them with
-// proto.Unmarshal, so the writer must accept exactly the encodings
-// proto.Unmarshal accepts. wireSchema.check repeats the checks of
+// Checking an encoded TracesData without decoding it: span bytes travel from
+// the receiver to the WAL and into blocks as they were received, and a reader
+// decodes them with proto.Unmarshal, so what is accepted must be exactly the
+// encodings proto.Unmarshal accepts. wireSchema.check repeats the checks of
 // google.golang.org/protobuf's decoder (internal/impl/decode.go,
 // unmarshalPointerEager) without building any message.
+
+// CheckTracesData returns an error wrapping ErrMalformed exactly when
+// proto.Unmarshal would fail to decode b as an OTLP TracesData (or
+// ExportTraceServiceRequest, the same wire form).
+func CheckTracesData(b []byte) error {
+	if err := tracesDataSchema.check(b, protowire.DefaultRecursionLimit); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return nil
+}
 
 // wireSchema is what the decoder checks of one message type.
 type wireSchema struct {
@@ -91,10 +102,12 @@ func (s *wireSchema) check(b []byte, depth int) error {
 	for len(b) > 0 {
 		// The decoder reads the tag as a varint and rejects numbers outside
 		// [1, MaxValidNumber]; protowire.ConsumeTag would let numbers up to
-		// 2^31-1 through.
-		tag, n := protowire.ConsumeVarint(b)
-		if n < 0 {
-			return fmt.Errorf("tag: %w", protowire.ParseError(n))
+		// 2^31-1 through. Every OTLP field's tag is one byte.
+		tag, n := uint64(b[0]), 1
+		if tag >= 0x80 {
+			if tag, n = protowire.ConsumeVarint(b); n < 0 {
+				return fmt.Errorf("tag: %w", protowire.ParseError(n))
+			}
 		}
 		b = b[n:]
 		num, typ := tag>>3, protowire.Type(tag&7)
@@ -106,10 +119,10 @@ func (s *wireSchema) check(b []byte, depth int) error {
 			f = &s.fields[num]
 		}
 		switch {
-		case f != nil && typ == f.typ && (f.utf8 || f.msg != nil):
-			v, m := protowire.ConsumeBytes(b)
-			if m < 0 {
-				return fmt.Errorf("field %d: %w", num, protowire.ParseError(m))
+		case f != nil && typ == f.typ && typ == protowire.BytesType:
+			v, m, err := consumeBytes(b)
+			if err != nil {
+				return fmt.Errorf("field %d: %w", num, err)
 			}
 			if f.utf8 && !utf8.Valid(v) {
 				return fmt.Errorf("field %d: invalid UTF-8", num)
@@ -120,10 +133,12 @@ func (s *wireSchema) check(b []byte, depth int) error {
 				}
 			}
 			n = m
+		case f != nil && typ == f.typ && typ == protowire.VarintType && len(b) > 0 && b[0] < 0x80:
+			n = 1 // the common small varint; longer ones take the default path
 		case f != nil && f.packed && typ == protowire.BytesType:
-			v, m := protowire.ConsumeBytes(b)
-			if m < 0 {
-				return fmt.Errorf("field %d: %w", num, protowire.ParseError(m))
+			v, m, err := consumeBytes(b)
+			if err != nil {
+				return fmt.Errorf("field %d: %w", num, err)
 			}
 			for len(v) > 0 {
 				k := protowire.ConsumeFieldValue(protowire.Number(num), f.typ, v)
@@ -134,8 +149,8 @@ func (s *wireSchema) check(b []byte, depth int) error {
 			}
 			n = m
 		default:
-			// Scalars of the expected wire type and unknown fields (groups
-			// included, and end-group tags, which fail here).
+			// Other scalars of the expected wire type and unknown fields
+			// (groups included, and end-group tags, which fail here).
 			n = protowire.ConsumeFieldValue(protowire.Number(num), typ, b)
 			if n < 0 {
 				return fmt.Errorf("field %d: %w", num, protowire.ParseError(n))
@@ -144,4 +159,19 @@ func (s *wireSchema) check(b []byte, depth int) error {
 		b = b[n:]
 	}
 	return nil
+}
+
+// consumeBytes is protowire.ConsumeBytes with the one-byte length, the
+// common case, read inline.
+func consumeBytes(b []byte) (v []byte, n int, err error) {
+	l, m := uint64(0), 1
+	if len(b) > 0 && b[0] < 0x80 {
+		l = uint64(b[0])
+	} else if l, m = protowire.ConsumeVarint(b); m < 0 {
+		return nil, 0, protowire.ParseError(m)
+	}
+	if l > uint64(len(b)-m) {
+		return nil, 0, io.ErrUnexpectedEOF
+	}
+	return b[m : m+int(l)], m + int(l), nil
 }
