@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vivace-dev/vivace/internal/model"
+	"github.com/vivace-dev/vivace/internal/otlpjson"
 	"github.com/vivace-dev/vivace/internal/vivacepb"
 )
 
@@ -57,11 +58,7 @@ func (f *Frontend) traceByIDV1(w http.ResponseWriter, r *http.Request) error {
 		// tempopb.Trace and OTLP TracesData share one wire form.
 		return write(w, contentTypeProtobuf, encoded)
 	}
-	body, err := batchesJSON(td)
-	if err != nil {
-		return err
-	}
-	return write(w, contentTypeJSON, body)
+	return write(w, contentTypeJSON, batchesJSON(td))
 }
 
 // traceByIDV2 answers GET /api/v2/traces/<id> with Tempo's
@@ -419,45 +416,49 @@ func write(w http.ResponseWriter, contentType string, body []byte) error {
 }
 
 // batchesJSON renders Tempo's v1 trace JSON: {"batches":[<ResourceSpans>...]},
-// each ResourceSpans in protobuf JSON (base64 IDs, enum names, int64 strings).
-func batchesJSON(td *tracev1.TracesData) ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteString(`{"batches":[`)
+// each ResourceSpans in protobuf JSON (base64 IDs, enum names, int64 strings)
+// as protojson writes it, by internal/otlpjson.
+func batchesJSON(td *tracev1.TracesData) []byte {
+	b := append(make([]byte, 0, jsonSizeHint(td)), `{"batches":[`...)
 	for i, rs := range td.ResourceSpans {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		j, err := protojson.Marshal(rs)
-		if err != nil {
-			return nil, err
-		}
-		b.Write(j)
+		b = otlpjson.AppendResourceSpans(b, rs)
 	}
-	b.WriteString(`]}`)
-	return b.Bytes(), nil
+	return append(b, "]}"...)
 }
 
 // v2JSON renders Tempo's TraceByIDResponse JSON:
 // {"trace":{"resourceSpans":[...]},"metrics":{...},"status":"PARTIAL","message":"..."},
 // with zero-valued fields left out as protobuf JSON does.
 func v2JSON(td *tracev1.TracesData, resp *vivacepb.TraceByIDResponse) ([]byte, error) {
-	trace, err := protojson.Marshal(td)
-	if err != nil {
-		return nil, err
-	}
-	// The rest of the envelope is a TraceByIDResponse without its trace.
+	// The rest of the envelope is a TraceByIDResponse without its trace:
+	// small, and protojson keeps it in step with the proto.
 	rest, err := protojson.Marshal(resp)
 	if err != nil {
 		return nil, err
 	}
-	var b bytes.Buffer
-	b.WriteString(`{"trace":`)
-	b.Write(trace)
+	b := append(make([]byte, 0, jsonSizeHint(td)+len(rest)), `{"trace":`...)
+	b = otlpjson.AppendTracesData(b, td)
 	if rest = bytes.TrimSpace(rest); len(rest) > 2 {
-		b.WriteByte(',')
-		b.Write(rest[1:]) // "metrics":...}, after the opening brace
+		b = append(b, ',')
+		b = append(b, rest[1:]...) // "metrics":...}, after the opening brace
 	} else {
-		b.WriteByte('}')
+		b = append(b, '}')
 	}
-	return b.Bytes(), nil
+	return b, nil
+}
+
+// jsonSizeHint guesses the size of td in protobuf JSON from its span count,
+// so that most answers are allocated once rather than grown by appending
+// (modeltest's spans, rich in attributes, take 1.85 KiB each).
+func jsonSizeHint(td *tracev1.TracesData) int {
+	spans := 0
+	for _, rs := range td.GetResourceSpans() {
+		for _, ss := range rs.GetScopeSpans() {
+			spans += len(ss.GetSpans())
+		}
+	}
+	return 1024 + 2048*spans
 }
