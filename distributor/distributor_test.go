@@ -1,8 +1,8 @@
 package distributor_test
 
 import (
-	"context"
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"

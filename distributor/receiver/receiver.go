@@ -37,7 +37,8 @@ type LimitError struct {
 func (e *LimitError) Error() string { return e.Msg }
 
 // Pusher takes an encoded OTLP ExportTraceServiceRequest for a tenant and
-// returns once it is durable on a quorum of ingesters.
+// returns once it is durable on a quorum of ingesters. It keeps no reference
+// to req once it returns, so a receiver may reuse req's memory.
 type Pusher interface {
 	PushOTLP(ctx context.Context, tenant string, req []byte) (spans int, err error)
 }

@@ -11,7 +11,6 @@ import (
 	zipkinpb "github.com/openzipkin/zipkin-go/proto/zipkin_proto3"
 	"github.com/openzipkin/zipkin-go/reporter"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/vivace-dev/vivace/internal/model"
 )
@@ -20,8 +19,9 @@ var updateSeeds = flag.Bool("update-seeds", false, "rewrite the generated seed f
 
 // fuzzServe posts body to the handler and checks the receiver's promise:
 // never a panic, 202 or a 4xx with a message, 202 exactly when the body
-// decodes, and then an OTLP request the distributor can route, with every
-// decoded span in it.
+// decodes, and then an OTLP request the distributor accepts and can route,
+// with every decoded span in it, byte for byte what proto.Marshal writes for
+// the reference translation.
 func fuzzServe(t *testing.T, r *Receiver, f format, path, contentType string, body []byte) {
 	resp := serve(r, httpReq{path: path, contentType: contentType, body: body})
 	b, _, err := decode(f, body)
@@ -35,8 +35,8 @@ func fuzzServe(t *testing.T, r *Receiver, f format, path, contentType string, bo
 	if len(b.spans) == 0 {
 		return
 	}
-	enc, err := proto.Marshal(translate(b))
-	require.NoError(t, err)
+	enc := requireSameAsRef(t, b)
+	require.NoError(t, model.CheckTracesData(enc)) // as the distributor checks it: UTF-8 and all
 	split, err := model.SplitByTrace(enc)
 	require.NoError(t, err)
 	require.Equal(t, len(b.spans), split.Spans)
@@ -95,12 +95,19 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		"not-array":      []byte(`{}`),
 		"empty":          {},
 		"nested-unknown": []byte(`[{"traceId":"01","id":"02","x":[[[{"a":null}]]]}]`),
+		"invalid-utf8":   []byte("[{\"traceId\":\"01\",\"id\":\"02\",\"timestamp\":1,\"name\":\"g\xffet\",\"tags\":{\"k\xfe\":\"v\xff\\n\"}}]"),
+		"resources-scopes": []byte(`[{"traceId":"01","id":"01","localEndpoint":{"serviceName":"b"},"tags":{"otel.scope.name":"s","otel.scope.version":"1"}},` +
+			`{"traceId":"01","id":"02","timestamp":5,"localEndpoint":{"serviceName":"a"},"tags":{"otel.library.name":"l","error":"x"}},` +
+			`{"traceId":"02","id":"03","timestamp":5,"localEndpoint":{"serviceName":"b"},"tags":{"otel.status_code":"OK","w3c.tracestate":"k=v"}},` +
+			`{"traceId":"01","id":"04","localEndpoint":{"serviceName":"b"},"tags":{"otel.scope.name":"s","otel.scope.version":"1","span.kind":"producer"},` +
+			`"annotations":[{"timestamp":7,"value":"e"}]}]`),
 	})
 	write("FuzzZipkinProto", map[string][]byte{
-		"zipkin-go": protoBody,
-		"truncated": protoBody[:len(protoBody)/2],
-		"empty":     {},
-		"json":      jsonBody[:64],
+		"zipkin-go":    protoBody,
+		"truncated":    protoBody[:len(protoBody)/2],
+		"empty":        {},
+		"json":         jsonBody[:64],
+		"invalid-utf8": invalidUTF8Proto(t),
 	})
 	write("FuzzZipkinJSONV1", map[string][]byte{
 		"rpc": []byte(`[{` + v1IDs + `,"timestamp":1000000,"duration":500,"annotations":[` +

@@ -178,6 +178,38 @@ func requireProtoEqual(tb testing.TB, want, got proto.Message) {
 	}
 }
 
+// encodeRequest encodes a batch as the handler does, checks the bytes are
+// those proto.Marshal writes for translateRef's request, and decodes them.
+func encodeRequest(tb testing.TB, b *batch) *coltracepb.ExportTraceServiceRequest {
+	tb.Helper()
+	enc := requireSameAsRef(tb, b)
+	var got coltracepb.ExportTraceServiceRequest
+	require.NoError(tb, proto.Unmarshal(enc, &got))
+	return &got
+}
+
+// requireSameAsRef checks appendRequest against the oracle, translateRef
+// and proto.Marshal, byte for byte, and returns its bytes. It appends to a
+// buffer holding garbage, as the handler's pooled buffers do.
+func requireSameAsRef(tb testing.TB, b *batch) []byte {
+	tb.Helper()
+	want, err := proto.MarshalOptions{}.Marshal(translateRef(b))
+	require.NoError(tb, err)
+	prefix := []byte("garbage")
+	got := appendRequest(prefix, b)
+	require.Equal(tb, prefix, got[:len(prefix)], "appendRequest changed dst")
+	got = got[len(prefix):]
+	if !bytes.Equal(want, got) {
+		i := 0
+		for i < len(want) && i < len(got) && want[i] == got[i] {
+			i++
+		}
+		tb.Fatalf("appendRequest differs from proto.Marshal(translateRef(b)) at byte %d of %d (got %d bytes)\nwant: % x\ngot:  % x",
+			i, len(want), len(got), want[max(0, i-16):min(len(want), i+16)], got[max(0, i-16):min(len(got), i+16)])
+	}
+	return got
+}
+
 // OTLP builders for expected values.
 
 func hexBytes(tb testing.TB, s string) []byte {

@@ -12,9 +12,9 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/vivace-dev/vivace/distributor/receiver"
 	"github.com/vivace-dev/vivace/internal/model"
@@ -138,14 +138,14 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request, v1 bool) {
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
-	otlp, err := proto.Marshal(translate(b))
-	if err != nil { // a translation bug, not the client's fault
-		r.metrics.Requests.WithLabelValues(string(f), "error").Inc()
-		r.logger.Error("encode OTLP", "tenant", tenant, "err", err)
-		http.Error(w, "encode OTLP: "+err.Error(), http.StatusInternalServerError)
-		return
+	buf := requestBufs.Get().(*[]byte)
+	otlp := appendRequest((*buf)[:0], b)
+	_, err = r.pusher.PushOTLP(req.Context(), tenant, otlp)
+	if cap(otlp) <= maxPooledBytes {
+		*buf = otlp[:0]
+		requestBufs.Put(buf)
 	}
-	if _, err := r.pusher.PushOTLP(req.Context(), tenant, otlp); err != nil {
+	if err != nil {
 		if errors.Is(err, receiver.ErrBadInput) {
 			r.refuse(w, f, http.StatusBadRequest, "malformed", err.Error(), len(b.spans))
 			return
@@ -158,6 +158,14 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request, v1 bool) {
 	r.metrics.Requests.WithLabelValues(string(f), "ok").Inc()
 	w.WriteHeader(http.StatusAccepted)
 }
+
+// requestBufs holds the buffers of encoded requests between requests. A
+// buffer goes back as soon as PushOTLP returns: the distributor keeps no
+// reference to the request's bytes past that. model.SplitByTraceTruncating
+// copies what it routes into buffers of its own, which are all the pushes to
+// ingesters (even those that go on past the quorum) hold, and the log of
+// received spans decodes the request, copying, before PushOTLP returns.
+var requestBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // decode reads a body in format f. n is the number of spans seen, for the
 // refused-spans count when err is not nil.
