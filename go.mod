@@ -7,6 +7,7 @@ replace github.com/hashicorp/memberlist => github.com/grafana/memberlist v0.3.1-
 require (
 	contrib.go.opencensus.io/exporter/ocagent v0.7.0
 	github.com/DataDog/dd-trace-go/v2 v2.12.0
+	github.com/KimMachineGun/automemlimit v1.0.1
 	github.com/apache/arrow-go/v18 v18.8.0
 	github.com/apache/thrift v0.24.0
 	github.com/census-instrumentation/opencensus-proto v0.4.1
@@ -135,6 +136,7 @@ require (
 	github.com/opentracing-contrib/go-grpc v0.1.2 // indirect
 	github.com/opentracing-contrib/go-stdlib v1.1.1 // indirect
 	github.com/outcaste-io/ristretto v0.2.3 // indirect
+	github.com/pbnjay/memory v0.0.0-20210728143218-7b4eea64cf58 // indirect
 	github.com/petermattis/goid v0.0.0-20260226131333-17d1149c6ac6 // indirect
 	github.com/philhofer/fwd v1.2.0 // indirect
 	github.com/pierrec/lz4/v4 v4.1.29 // indirect
