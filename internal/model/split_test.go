@@ -355,36 +355,37 @@ func writeSeed(tb testing.TB, path string, b []byte) {
 // BenchmarkSplitByTrace is the distributor's receive-and-route hot path: a
 // 1000-span batch of ~20-span traces, as a collector sends it, cut by trace.
 func BenchmarkSplitByTrace(b *testing.B) {
-	rng := rand.New(rand.NewPCG(42, 42))
-	req := mustMarshal(b, batchRequest(rng, tracesOfSpans(rng, 1000, 20), 1))
-	const spans = 1000
-	b.SetBytes(int64(len(req)))
-	b.ReportAllocs()
-	for b.Loop() {
+	benchmarkRequest(b, func(req []byte) error {
 		split, err := model.SplitByTrace(req)
-		if err != nil || split.Spans != spans {
-			b.Fatal(err, split.Spans)
+		if err == nil && split.Spans != benchSpans {
+			err = fmt.Errorf("%d spans", split.Spans)
 		}
-	}
-	b.ReportMetric(float64(spans)*float64(b.N)/b.Elapsed().Seconds(), "spans/s")
-	b.ReportMetric(float64(len(req))/spans, "bytes/span")
+		return err
+	})
 }
 
 // BenchmarkCheckTracesData checks the request BenchmarkSplitByTrace splits,
 // as the distributor does before splitting it.
 func BenchmarkCheckTracesData(b *testing.B) {
+	benchmarkRequest(b, model.CheckTracesData)
+}
+
+const benchSpans = 1000
+
+// benchmarkRequest runs fn on a request of benchSpans spans in traces of 20
+// on average and reports spans/s and bytes/span.
+func benchmarkRequest(b *testing.B, fn func(req []byte) error) {
 	rng := rand.New(rand.NewPCG(42, 42))
-	req := mustMarshal(b, batchRequest(rng, tracesOfSpans(rng, 1000, 20), 1))
-	const spans = 1000
+	req := mustMarshal(b, batchRequest(rng, tracesOfSpans(rng, benchSpans, 20), 1))
 	b.SetBytes(int64(len(req)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := model.CheckTracesData(req); err != nil {
+		if err := fn(req); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(spans)*float64(b.N)/b.Elapsed().Seconds(), "spans/s")
-	b.ReportMetric(float64(len(req))/spans, "bytes/span")
+	b.ReportMetric(float64(benchSpans)*float64(b.N)/b.Elapsed().Seconds(), "spans/s")
+	b.ReportMetric(float64(len(req))/benchSpans, "bytes/span")
 }
 
 // tracesOfSpans makes traces of about mean spans each, total spans in all.

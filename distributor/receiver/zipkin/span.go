@@ -48,6 +48,14 @@ type endpoint struct {
 	port        uint16
 }
 
+// address is the endpoint's address attribute: IPv6 when it has both.
+func (e *endpoint) address() string {
+	if e.ip6 != "" {
+		return e.ip6
+	}
+	return e.ip4
+}
+
 func (e *endpoint) empty() bool {
 	return e.serviceName == "" && e.ip4 == "" && e.ip6 == "" && e.port == 0
 }

@@ -484,12 +484,8 @@ func appendSpan(buf []byte, b *batch, sp *span, p *plan) []byte {
 		}
 	}
 	explicit := func(c int) bool { return p.explicit&(1<<c) != 0 }
-	if !explicit(clsLocalAddress) {
-		if sp.local.ip6 != "" {
-			buf = appendStrKV(buf, pbSpanAttributes, attrLocalAddress, sp.local.ip6)
-		} else if sp.local.ip4 != "" {
-			buf = appendStrKV(buf, pbSpanAttributes, attrLocalAddress, sp.local.ip4)
-		}
+	if a := sp.local.address(); a != "" && !explicit(clsLocalAddress) {
+		buf = appendStrKV(buf, pbSpanAttributes, attrLocalAddress, a)
 	}
 	if sp.local.port != 0 && !explicit(clsLocalPort) {
 		buf = appendIntKV(buf, pbSpanAttributes, attrLocalPort, int64(sp.local.port))
@@ -497,12 +493,8 @@ func appendSpan(buf []byte, b *batch, sp *span, p *plan) []byte {
 	if sp.remote.serviceName != "" && !explicit(clsPeerService) {
 		buf = appendStrKV(buf, pbSpanAttributes, attrPeerService, sp.remote.serviceName)
 	}
-	if !explicit(clsPeerAddress) {
-		if sp.remote.ip6 != "" {
-			buf = appendStrKV(buf, pbSpanAttributes, attrPeerAddress, sp.remote.ip6)
-		} else if sp.remote.ip4 != "" {
-			buf = appendStrKV(buf, pbSpanAttributes, attrPeerAddress, sp.remote.ip4)
-		}
+	if a := sp.remote.address(); a != "" && !explicit(clsPeerAddress) {
+		buf = appendStrKV(buf, pbSpanAttributes, attrPeerAddress, a)
 	}
 	if sp.remote.port != 0 && !explicit(clsPeerPort) {
 		buf = appendIntKV(buf, pbSpanAttributes, attrPeerPort, int64(sp.remote.port))
