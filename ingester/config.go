@@ -17,6 +17,9 @@ type Config struct {
 	MaxBlockBytes        uint64        `yaml:"max_block_bytes"`
 	CompleteBlockTimeout time.Duration `yaml:"complete_block_timeout"`
 	FlushCheckPeriod     time.Duration `yaml:"flush_check_period"`
+	// ConcurrentFlushes is how many cut generations are written into blocks
+	// at once; 0 means half of GOMAXPROCS, at least 1.
+	ConcurrentFlushes int `yaml:"concurrent_flushes"`
 	// A trace that got no part for this long (for half of it at the
 	// earliest) stops counting as live for the tenant's max_traces_per_user.
 	TraceIdlePeriod time.Duration `yaml:"trace_idle_period"`
@@ -36,6 +39,7 @@ func (c *Config) RegisterFlagsAndApplyDefaults(prefix string, f *flag.FlagSet) {
 	f.Uint64Var(&c.MaxBlockBytes, prefix+".max-block-bytes", 256<<20, "Cut the head block when its WAL holds this many bytes.")
 	f.DurationVar(&c.CompleteBlockTimeout, prefix+".complete-block-timeout", 2*time.Minute, "Keep serving a flushed block's traces from the WAL this long, so queriers have polled the new block. Must be longer than storage.trace.blocklist_poll.")
 	f.DurationVar(&c.FlushCheckPeriod, prefix+".flush-check-period", time.Second, "How often to check whether the head block is due.")
+	f.IntVar(&c.ConcurrentFlushes, prefix+".concurrent-flushes", 0, "How many cut head blocks are written into backend blocks at once; 0 means half of GOMAXPROCS, at least 1. Building a block takes about one core per 100k spans/s.")
 	f.DurationVar(&c.TraceIdlePeriod, prefix+".trace-idle-period", 10*time.Second, "A trace that received no span for this long (for half of it at the earliest) stops counting as live towards overrides' max_traces_per_user.")
 	c.Lifecycler.RingConfig.KVStore.Store = "memberlist"
 	c.Lifecycler.RegisterFlagsWithPrefix(prefix+".", f, log.NewNopLogger())
@@ -50,6 +54,8 @@ func (c *Config) Validate() error {
 		return errors.New("ingester.max_block_bytes must be positive")
 	case c.FlushCheckPeriod <= 0:
 		return errors.New("ingester.flush_check_period must be positive")
+	case c.ConcurrentFlushes < 0:
+		return errors.New("ingester.concurrent_flushes must not be negative")
 	case c.TraceIdlePeriod <= 0:
 		return errors.New("ingester.trace_idle_period must be positive")
 	case c.WALPath == "":

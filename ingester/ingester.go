@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -36,10 +37,11 @@ import (
 // pushes, then, once cut, a block-to-be until it is flushed and its
 // complete_block_timeout has passed. Its index is immutable once cut.
 type generation struct {
-	seg     *wal.Segment
-	traces  map[string]map[model.TraceID][]wal.Ref // tenant → trace → parts
-	created time.Time
-	flushed time.Time // zero until every tenant's block is in the backend
+	seg      *wal.Segment
+	traces   map[string]map[model.TraceID][]wal.Ref // tenant → trace → parts
+	created  time.Time
+	flushed  time.Time // zero until every tenant's block is in the backend
+	flushing bool      // a flush worker holds it
 }
 
 func newGeneration(seg *wal.Segment) *generation {
@@ -279,8 +281,10 @@ func (i *Ingester) flushAll() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	for g := i.nextUnflushed(); g != nil && ctx.Err() == nil; g = i.nextUnflushed() {
-		if err := i.flush(ctx, g); err != nil {
+	for g := i.takeUnflushed(); g != nil && ctx.Err() == nil; g = i.takeUnflushed() {
+		err := i.flush(ctx, g)
+		i.release(g)
+		if err != nil {
 			i.logger.Error("flush at shutdown; the WAL keeps the data", "segment", g.seg.Seq, "err", err)
 			return
 		}
@@ -307,25 +311,49 @@ func (i *Ingester) cut() error {
 	return nil
 }
 
-func (i *Ingester) nextUnflushed() *generation {
-	i.mu.RLock()
-	defer i.mu.RUnlock()
+// takeUnflushed returns the oldest generation not yet in the backend that
+// no flush worker holds, and holds it; release gives it back.
+func (i *Ingester) takeUnflushed() *generation {
+	i.mu.Lock()
+	defer i.mu.Unlock()
 	for _, g := range i.older {
-		if g.flushed.IsZero() {
+		if g.flushed.IsZero() && !g.flushing {
+			g.flushing = true
 			return g
 		}
 	}
 	return nil
 }
 
+func (i *Ingester) release(g *generation) {
+	i.mu.Lock()
+	g.flushing = false
+	i.mu.Unlock()
+}
+
+// flushLoop runs the flush workers: generations are independent, so several
+// are written into blocks at once when the ingest rate outruns one core.
 func (i *Ingester) flushLoop(ctx context.Context) {
+	workers := i.cfg.ConcurrentFlushes
+	if workers == 0 {
+		workers = max(1, runtime.GOMAXPROCS(0)/2)
+	}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() { i.flushWorker(ctx) })
+	}
+	wg.Wait()
+}
+
+func (i *Ingester) flushWorker(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-i.wake:
 		}
-		for g := i.nextUnflushed(); g != nil; g = i.nextUnflushed() {
+		for g := i.takeUnflushed(); g != nil; g = i.takeUnflushed() {
+			i.signal() // an idle worker may take the next one meanwhile
 			b := backoff.New(ctx, backoff.Config{MinBackoff: time.Second, MaxBackoff: 30 * time.Second})
 			for b.Ongoing() {
 				err := i.flush(ctx, g)
@@ -336,6 +364,7 @@ func (i *Ingester) flushLoop(ctx context.Context) {
 				i.logger.Error("flush block; will retry", "segment", g.seg.Seq, "err", err)
 				b.Wait()
 			}
+			i.release(g)
 			if ctx.Err() != nil {
 				return
 			}

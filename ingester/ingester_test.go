@@ -2,6 +2,7 @@ package ingester_test
 
 import (
 	"context"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -24,6 +25,7 @@ import (
 	"github.com/vivace-dev/vivace/internal/model/modeltest"
 	"github.com/vivace-dev/vivace/internal/overrides"
 	"github.com/vivace-dev/vivace/internal/vivacepb"
+	"github.com/vivace-dev/vivace/storage"
 )
 
 func TestMain(m *testing.M) {
@@ -503,4 +505,68 @@ func TestServeWhileStarting(t *testing.T) {
 	wg.Wait()
 	require.Equal(t, traces[0].parts[0], find(t, ing, "a", traces[0].id))
 	stopIngester(t, ing)
+}
+
+// TestConcurrentFlushes: with two flush workers, two cut generations are
+// written into blocks at the same time; both blocks hold their traces.
+func TestConcurrentFlushes(t *testing.T) {
+	bkt := &gatedBucket{Bucket: newBucket(t), release: make(chan struct{})}
+	cfg := testConfig(t, t.TempDir())
+	cfg.ConcurrentFlushes = 2
+	ing, _ := startIngester(t, cfg, bkt)
+	t.Cleanup(bkt.open) // before the ingester stops, should the test fail
+	rng := rand.New(rand.NewPCG(9, 9))
+	var all []*tenantTrace
+	for range 2 {
+		traces := makeTraces(t, rng, []string{"a"}, 10, 5, 1)
+		pushAll(t, ing, traces)
+		require.NoError(t, ing.Flush())
+		all = append(all, traces...)
+	}
+	// Each worker stops at its block's first upload until released.
+	require.Eventually(t, func() bool { return bkt.max() == 2 }, waitFor, tick,
+		"two blocks are written at once")
+	bkt.open()
+	metas := waitForBlocks(t, bkt.Bucket, "a", 2)
+	for _, m := range metas {
+		require.EqualValues(t, 10, m.TotalTraces)
+	}
+	requireFound(t, ing, all)
+}
+
+// gatedBucket holds every Put until release is closed, counting the Puts
+// waiting at once.
+type gatedBucket struct {
+	storage.Bucket
+	release chan struct{}
+	once    sync.Once
+
+	mu                    sync.Mutex
+	inFlight, maxInFlight int
+}
+
+func (b *gatedBucket) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	b.mu.Lock()
+	b.inFlight++
+	b.maxInFlight = max(b.maxInFlight, b.inFlight)
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		b.inFlight--
+		b.mu.Unlock()
+	}()
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return b.Bucket.Put(ctx, key, r, size)
+}
+
+func (b *gatedBucket) open() { b.once.Do(func() { close(b.release) }) }
+
+func (b *gatedBucket) max() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.maxInFlight
 }
