@@ -2,6 +2,7 @@ package frontend
 
 import (
 	"bytes"
+	"encoding/json"
 	"context"
 	"fmt"
 	"maps"
@@ -435,13 +436,19 @@ func batchesJSON(td *tracev1.TracesData) []byte {
 func v2JSON(td *tracev1.TracesData, resp *vivacepb.TraceByIDResponse) ([]byte, error) {
 	// The rest of the envelope is a TraceByIDResponse without its trace:
 	// small, and protojson keeps it in step with the proto.
-	rest, err := protojson.Marshal(resp)
+	j, err := protojson.Marshal(resp)
 	if err != nil {
 		return nil, err
 	}
+	// Without the random spaces protojson adds, so that answers are stable.
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, j); err != nil {
+		return nil, err
+	}
+	rest := compact.Bytes()
 	b := append(make([]byte, 0, jsonSizeHint(td)+len(rest)), `{"trace":`...)
 	b = otlpjson.AppendTracesData(b, td)
-	if rest = bytes.TrimSpace(rest); len(rest) > 2 {
+	if len(rest) > 2 {
 		b = append(b, ',')
 		b = append(b, rest[1:]...) // "metrics":...}, after the opening brace
 	} else {
