@@ -37,7 +37,7 @@ func TestAppendTracesData(t *testing.T) {
 		id := modeltest.IDs(rng, 1)[0]
 		tests = append(tests, test{fmt.Sprintf("modeltest %d: %d spans", i, spans), modeltest.Trace(rng, id, spans)})
 	}
-	_, many := modeltest.Traces(rng, 40, 30)
+	_, many := modeltest.Traces(rng, 20, 30)
 	for i, td := range many {
 		tests = append(tests, test{fmt.Sprintf("modeltest random %d", i), td})
 	}

@@ -55,14 +55,14 @@ func TestAppendRequestMatchesRef(t *testing.T) {
 	})
 
 	t.Run("random batches", func(t *testing.T) {
-		for seed := range uint64(2000) {
+		for seed := range uint64(500) {
 			b := randomBatch(rand.New(rand.NewPCG(seed, 1)))
 			t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) { encodeRequest(t, b) })
 		}
 	})
 
 	t.Run("random zipkin-go spans", func(t *testing.T) {
-		for seed := range uint64(200) {
+		for seed := range uint64(50) {
 			models := randomModels(rand.New(rand.NewPCG(seed, 2)))
 			for _, ser := range []reporter.SpanSerializer{reporter.JSONSerializer{}, zipkinpb.SpanSerializer{}} {
 				t.Run(fmt.Sprintf("%d/%s", seed, ser.ContentType()), func(t *testing.T) {
