@@ -2,8 +2,8 @@ package frontend
 
 import (
 	"bytes"
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
