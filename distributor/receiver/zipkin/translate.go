@@ -134,6 +134,9 @@ type plan struct {
 	explicit   uint16 // bit per tag class present among the tags
 }
 
+// has tells whether a tag of class c is among the span's tags.
+func (p *plan) has(c int) bool { return p.explicit&(1<<c) != 0 }
+
 type scopeKey struct {
 	resource      int
 	name, version string
@@ -170,7 +173,6 @@ func planSpan(b *batch, sp *span, p *plan) (scopeName, scopeVersion string) {
 			spanKind = t.v
 		}
 	}
-	has := func(c int) bool { return p.explicit&(1<<c) != 0 }
 	consume := func(c int) { p.consumed |= 1 << c }
 
 	consume(clsScopeName)
@@ -178,12 +180,12 @@ func planSpan(b *batch, sp *span, p *plan) (scopeName, scopeVersion string) {
 	consume(clsLibraryName)
 	consume(clsLibraryVersion)
 	consume(clsTraceState)
-	if !has(clsScopeName) && !has(clsScopeVersion) {
+	if !p.has(clsScopeName) && !p.has(clsScopeVersion) {
 		scopeName, scopeVersion = libName, libVersion
 	}
 
 	p.kind = sp.kind
-	if p.kind == tracev1.Span_SPAN_KIND_UNSPECIFIED && has(clsSpanKind) {
+	if p.kind == tracev1.Span_SPAN_KIND_UNSPECIFIED && p.has(clsSpanKind) {
 		if k, ok := receiver.SpanKind(spanKind); ok {
 			p.kind = k
 			consume(clsSpanKind)
@@ -191,7 +193,7 @@ func planSpan(b *batch, sp *span, p *plan) (scopeName, scopeVersion string) {
 	}
 
 	known := false
-	if has(clsStatusCode) {
+	if p.has(clsStatusCode) {
 		switch code {
 		case "OK", "STATUS_CODE_OK":
 			p.code, known = tracev1.Status_STATUS_CODE_OK, true
@@ -204,17 +206,17 @@ func planSpan(b *batch, sp *span, p *plan) (scopeName, scopeVersion string) {
 	switch {
 	case known:
 		consume(clsStatusCode)
-		if has(clsStatusDescription) {
+		if p.has(clsStatusDescription) {
 			p.message = desc
 			consume(clsStatusDescription)
 		}
-		if has(clsError) && p.code == tracev1.Status_STATUS_CODE_ERROR {
+		if p.has(clsError) && p.code == tracev1.Status_STATUS_CODE_ERROR {
 			consume(clsError)
 			if p.message == "" && !strings.EqualFold(errVal, "true") {
 				p.message = errVal
 			}
 		}
-	case has(clsError):
+	case p.has(clsError):
 		consume(clsError)
 		if !strings.EqualFold(errVal, "false") {
 			p.code = tracev1.Status_STATUS_CODE_ERROR
@@ -483,20 +485,19 @@ func appendSpan(buf []byte, b *batch, sp *span, p *plan) []byte {
 			}
 		}
 	}
-	explicit := func(c int) bool { return p.explicit&(1<<c) != 0 }
-	if a := sp.local.address(); a != "" && !explicit(clsLocalAddress) {
+	if a := sp.local.address(); a != "" && !p.has(clsLocalAddress) {
 		buf = appendStrKV(buf, pbSpanAttributes, attrLocalAddress, a)
 	}
-	if sp.local.port != 0 && !explicit(clsLocalPort) {
+	if sp.local.port != 0 && !p.has(clsLocalPort) {
 		buf = appendIntKV(buf, pbSpanAttributes, attrLocalPort, int64(sp.local.port))
 	}
-	if sp.remote.serviceName != "" && !explicit(clsPeerService) {
+	if sp.remote.serviceName != "" && !p.has(clsPeerService) {
 		buf = appendStrKV(buf, pbSpanAttributes, attrPeerService, sp.remote.serviceName)
 	}
-	if a := sp.remote.address(); a != "" && !explicit(clsPeerAddress) {
+	if a := sp.remote.address(); a != "" && !p.has(clsPeerAddress) {
 		buf = appendStrKV(buf, pbSpanAttributes, attrPeerAddress, a)
 	}
-	if sp.remote.port != 0 && !explicit(clsPeerPort) {
+	if sp.remote.port != 0 && !p.has(clsPeerPort) {
 		buf = appendIntKV(buf, pbSpanAttributes, attrPeerPort, int64(sp.remote.port))
 	}
 	if sp.shared && p.kind != tracev1.Span_SPAN_KIND_CLIENT {
