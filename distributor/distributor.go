@@ -112,9 +112,10 @@ func (s rateStrategy) Burst(tenant string) int { return s.limits.IngestionBurstS
 // PushOTLP checks an encoded ExportTraceServiceRequest, splits it by trace
 // without decoding the spans, and pushes it. A request proto.Unmarshal would
 // refuse, or one over the tenant's rate limit, is refused whole: what is
-// stored is known to decode, so blocks need not check it again. Traces the ingesters refuse for a
-// limit are left out, the others stored, and the error (a
-// *receiver.LimitError) names the limit; spans counts the spans stored.
+// stored is known to decode, so blocks need not check it again. Traces the
+// ingesters refuse for a limit are left out, the others stored, and the
+// error (a *receiver.LimitError) names the limit; spans counts the spans
+// stored.
 func (d *Distributor) PushOTLP(ctx context.Context, tenant string, req []byte) (int, error) {
 	if err := d.checkRate(tenant, len(req)); err != nil {
 		d.m.discardedSpans.WithLabelValues(tenant, reasonRateLimited).Add(float64(model.CountSpans(req)))
