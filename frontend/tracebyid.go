@@ -41,11 +41,11 @@ func (f *Frontend) traceByIDV1(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	td, msg, _ := res.combined(l)
-	if td == nil {
+	t, msg, _ := res.combined(l)
+	if t == nil {
 		return res.notFound(l)
 	}
-	encoded, err := proto.Marshal(td)
+	encoded, err := t.marshal()
 	if err != nil {
 		return err
 	}
@@ -58,6 +58,10 @@ func (f *Frontend) traceByIDV1(w http.ResponseWriter, r *http.Request) error {
 	if l.proto {
 		// tempopb.Trace and OTLP TracesData share one wire form.
 		return write(w, contentTypeProtobuf, encoded)
+	}
+	td, err := t.decoded()
+	if err != nil {
+		return err
 	}
 	return write(w, contentTypeJSON, batchesJSON(td))
 }
@@ -77,17 +81,21 @@ func (f *Frontend) traceByIDV2(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	td, msg, partial := res.combined(l)
-	if td == nil {
+	t, msg, partial := res.combined(l)
+	if t == nil {
 		return res.notFound(l)
 	}
 	resp := &vivacepb.TraceByIDResponse{Metrics: &vivacepb.TraceByIDMetrics{InspectedBytes: res.inspected}, Message: msg}
 	if partial {
 		resp.Status = vivacepb.PartialStatus_PARTIAL
 	}
-	if max := f.limits.MaxBytesPerTrace(l.tenant); max > 0 {
-		var cut bool
-		if td, cut = model.Truncate(td, max); cut {
+	if max := f.limits.MaxBytesPerTrace(l.tenant); max > 0 && (t.encoded == nil || len(t.encoded) > max) {
+		td, err := t.decoded()
+		if err != nil {
+			return err
+		}
+		if td, cut := model.Truncate(td, max); cut {
+			t = &answerTrace{td: td}
 			resp.Status = vivacepb.PartialStatus_PARTIAL
 			resp.Message = joinMessages(fmt.Sprintf("Trace exceeds maximum size of %d bytes, a partial trace is returned", max), resp.Message)
 		}
@@ -96,7 +104,7 @@ func (f *Frontend) traceByIDV2(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Warning", "299 - "+strconv.QuoteToASCII(msg))
 	}
 	if l.proto {
-		if resp.Trace, err = proto.Marshal(td); err != nil {
+		if resp.Trace, err = t.marshal(); err != nil {
 			return err
 		}
 		b, err := proto.Marshal(resp)
@@ -104,6 +112,10 @@ func (f *Frontend) traceByIDV2(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		return write(w, contentTypeProtobuf, b)
+	}
+	td, err := t.decoded()
+	if err != nil {
+		return err
 	}
 	body, err := v2JSON(td, resp)
 	if err != nil {
@@ -161,7 +173,33 @@ func (l *traceLookup) name() string {
 type foundTrace struct {
 	id      model.TraceID
 	reading model.TraceIDReading // the reading that found it
+	answerTrace
+}
+
+// answerTrace is a trace to answer with, decoded or encoded: when one
+// querier's answer holds the whole trace, its bytes are passed on as they
+// are (a querier combines what it found), and decoded only for JSON or to
+// be cut to max_bytes_per_trace.
+type answerTrace struct {
 	td      *tracev1.TracesData
+	encoded []byte
+}
+
+func (t *answerTrace) decoded() (*tracev1.TracesData, error) {
+	if t.td == nil {
+		t.td = &tracev1.TracesData{}
+		if err := proto.Unmarshal(t.encoded, t.td); err != nil {
+			return nil, fmt.Errorf("decode querier answer: %w", err)
+		}
+	}
+	return t.td, nil
+}
+
+func (t *answerTrace) marshal() ([]byte, error) {
+	if t.encoded != nil {
+		return t.encoded, nil
+	}
+	return proto.Marshal(t.td)
 }
 
 // byLowHalf tells whether the trace was found by the low half of a reading.
@@ -205,19 +243,34 @@ func (f *Frontend) lookup(ctx context.Context, l *traceLookup) (*lookupResult, e
 	if err != nil {
 		return nil, err
 	}
-	parts := make([][]*tracev1.TracesData, len(l.readings))
+	parts := make([][][]byte, len(l.readings))
 	for i, a := range answers {
-		td, err := res.add(a)
-		if err != nil {
-			return nil, err
-		}
-		if td != nil {
-			parts[of[i]] = append(parts[of[i]], td)
+		if b := res.add(a); b != nil {
+			parts[of[i]] = append(parts[of[i]], b)
 		}
 	}
 	for k, r := range l.readings {
-		if td := model.Combine(parts[k]...); td != nil {
-			res.traces = append(res.traces, foundTrace{r.ID, r, td})
+		if len(parts[k]) == 1 {
+			res.traces = append(res.traces, foundTrace{r.ID, r, answerTrace{encoded: parts[k][0]}})
+			continue
+		}
+		tds := make([]*tracev1.TracesData, len(parts[k]))
+		for i, b := range parts[k] {
+			if tds[i], err = decodeAnswer(b); err != nil {
+				return nil, err
+			}
+		}
+		if td := model.Combine(tds...); td != nil {
+			res.traces = append(res.traces, foundTrace{r.ID, r, answerTrace{td: td}})
+		}
+	}
+	if len(res.traces) > 1 {
+		// A decimal ID that reads as two traces that both exist: rare,
+		// and combined decoded.
+		for i := range res.traces {
+			if _, err := res.traces[i].decoded(); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if len(res.traces) > 0 {
@@ -246,11 +299,13 @@ func (f *Frontend) lookup(ctx context.Context, l *traceLookup) (*lookupResult, e
 	}
 	byID := map[model.TraceID][]*tracev1.TracesData{}
 	for _, a := range answers {
-		td, err := res.add(a)
-		if err != nil {
-			return nil, err
+		if b := res.add(a); b != nil {
+			td, err := decodeAnswer(b)
+			if err != nil {
+				return nil, err
+			}
+			splitByTrace(td, byID)
 		}
-		splitByTrace(td, byID)
 	}
 	ids := slices.SortedFunc(maps.Keys(byID), model.TraceID.Compare)
 	for _, r := range low {
@@ -263,7 +318,7 @@ func (f *Frontend) lookup(ctx context.Context, l *traceLookup) (*lookupResult, e
 	for _, id := range ids {
 		for _, r := range low {
 			if id.Low64() == r.ID.Low64() {
-				res.traces = append(res.traces, foundTrace{id, r, model.Combine(byID[id]...)})
+				res.traces = append(res.traces, foundTrace{id, r, answerTrace{td: model.Combine(byID[id]...)}})
 				break
 			}
 		}
@@ -271,17 +326,22 @@ func (f *Frontend) lookup(ctx context.Context, l *traceLookup) (*lookupResult, e
 	return res, nil
 }
 
-// add notes what an answer reports and decodes its trace (nil when empty).
-func (res *lookupResult) add(a *vivacepb.TraceByIDResponse) (*tracev1.TracesData, error) {
+// add notes what an answer reports and returns its trace, encoded (nil
+// when empty).
+func (res *lookupResult) add(a *vivacepb.TraceByIDResponse) []byte {
 	res.inspected += a.GetMetrics().GetInspectedBytes()
 	if a.GetStatus() == vivacepb.PartialStatus_PARTIAL && a.GetMessage() != "" && !slices.Contains(res.partial, a.GetMessage()) {
 		res.partial = append(res.partial, a.GetMessage())
 	}
 	if len(a.GetTrace()) == 0 {
-		return nil, nil
+		return nil
 	}
+	return a.Trace
+}
+
+func decodeAnswer(b []byte) (*tracev1.TracesData, error) {
 	td := &tracev1.TracesData{}
-	if err := proto.Unmarshal(a.Trace, td); err != nil {
+	if err := proto.Unmarshal(b, td); err != nil {
 		return nil, fmt.Errorf("decode querier answer: %w", err)
 	}
 	return td, nil
@@ -290,22 +350,23 @@ func (res *lookupResult) add(a *vivacepb.TraceByIDResponse) (*tracev1.TracesData
 // combined is the answer: the traces found, one after the other (each
 // combined on its own: two traces may share span IDs), with the message that
 // says what the client sees, and whether that is not exactly one whole trace.
-func (res *lookupResult) combined(l *traceLookup) (td *tracev1.TracesData, msg string, partial bool) {
+func (res *lookupResult) combined(l *traceLookup) (t *answerTrace, msg string, partial bool) {
 	switch n := len(res.traces); {
 	case n == 0:
 		return nil, "", false
 	case n == 1:
-		td = res.traces[0].td
+		t = &res.traces[0].answerTrace
 		if t := res.traces[0]; t.byLowHalf() {
 			msg = fmt.Sprintf("no trace has the ID %s; this is trace %s, whose low 64 bits match", t.reading.ID, t.id)
 		}
 	default:
-		td = &tracev1.TracesData{}
+		td := &tracev1.TracesData{}
 		hows := make([]string, n)
 		for i, t := range res.traces {
-			td.ResourceSpans = append(td.ResourceSpans, t.td.ResourceSpans...)
+			td.ResourceSpans = append(td.ResourceSpans, t.td.ResourceSpans...) // decoded by lookup
 			hows[i] = t.how()
 		}
+		t = &answerTrace{td: td}
 		msg = fmt.Sprintf("trace ID %q matches %d traces, shown together: %s. Open one by its 32-digit ID to see it alone",
 			l.pasted, n, strings.Join(hows, ", "))
 		partial = true
@@ -313,7 +374,7 @@ func (res *lookupResult) combined(l *traceLookup) (td *tracev1.TracesData, msg s
 	if len(res.partial) > 0 {
 		msg, partial = joinMessages(msg, strings.Join(res.partial, "; ")), true
 	}
-	return td, msg, partial
+	return t, msg, partial
 }
 
 // notFound is the 404 of a lookup that found nothing: the plain "trace not

@@ -17,7 +17,7 @@ import (
 // corrupt blocks it skipped.
 type found struct {
 	id        model.TraceID // what was asked for
-	parts     map[model.TraceID][]*tracev1.TracesData
+	parts     map[model.TraceID][]part
 	inspected uint64
 
 	mu      sync.Mutex // guards corrupt
@@ -25,11 +25,24 @@ type found struct {
 }
 
 func newFound(id model.TraceID) *found {
-	return &found{id: id, parts: map[model.TraceID][]*tracev1.TracesData{}}
+	return &found{id: id, parts: map[model.TraceID][]part{}}
+}
+
+// part is what one source holds of a trace: decoded, or as a block answers,
+// encoded with each span once. A trace found in one block alone is answered
+// with the block's bytes, never decoded.
+type part struct {
+	td      *tracev1.TracesData
+	encoded []byte
 }
 
 func (f *found) add(id model.TraceID, td *tracev1.TracesData) {
-	f.parts[id] = append(f.parts[id], td)
+	f.parts[id] = append(f.parts[id], part{td: td})
+}
+
+// addEncoded adds a block's answer (see block.Reader.FindEncoded).
+func (f *found) addEncoded(id model.TraceID, b []byte) {
+	f.parts[id] = append(f.parts[id], part{encoded: b})
 }
 
 // skip records a corrupt block; safe for concurrent use.
@@ -52,18 +65,11 @@ func (f *found) response() (*vivacepb.TraceByIDResponse, error) {
 		ids = []model.TraceID{f.id}
 	}
 	slices.SortFunc(ids, model.TraceID.Compare)
-	var out *tracev1.TracesData
+	// TracesData is one repeated field: traces encoded one after the other
+	// are the encoding of all of them.
 	for _, id := range ids {
-		if td := model.Combine(f.parts[id]...); td != nil {
-			if out == nil {
-				out = &tracev1.TracesData{}
-			}
-			out.ResourceSpans = append(out.ResourceSpans, td.ResourceSpans...)
-		}
-	}
-	if out != nil {
 		var err error
-		if resp.Trace, err = proto.Marshal(out); err != nil {
+		if resp.Trace, err = appendCombined(resp.Trace, f.parts[id]); err != nil {
 			return nil, err
 		}
 	}
@@ -73,6 +79,28 @@ func (f *found) response() (*vivacepb.TraceByIDResponse, error) {
 		resp.Message = corruptMessage(f.corrupt)
 	}
 	return resp, nil
+}
+
+// appendCombined appends the encoding of parts combined into one trace.
+func appendCombined(dst []byte, parts []part) ([]byte, error) {
+	if len(parts) == 1 && parts[0].encoded != nil {
+		return append(dst, parts[0].encoded...), nil
+	}
+	tds := make([]*tracev1.TracesData, len(parts))
+	for i, p := range parts {
+		tds[i] = p.td
+		if p.encoded != nil {
+			tds[i] = &tracev1.TracesData{}
+			if err := proto.Unmarshal(p.encoded, tds[i]); err != nil {
+				return nil, fmt.Errorf("decode block answer: %w", err)
+			}
+		}
+	}
+	td := model.Combine(tds...)
+	if td == nil {
+		return dst, nil
+	}
+	return proto.MarshalOptions{}.MarshalAppend(dst, td)
 }
 
 // corruptMessage says that the blocks were skipped as corrupt, naming at

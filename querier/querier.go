@@ -176,14 +176,14 @@ func (q *Querier) findInBlocks(ctx context.Context, tenant string, id model.Trac
 			metas = append(metas, m)
 		}
 	}
-	tds := make([]*tracev1.TracesData, len(metas))
+	answers := make([][]byte, len(metas))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for i, m := range metas {
 		g.Go(func() error {
 			q.m.blocksInspected.Inc()
 			err := q.safeRead(tenant, m, func() (err error) {
-				tds[i], err = q.reader(tenant, m).FindTraceByID(gctx, id)
+				answers[i], err = q.reader(tenant, m).FindEncoded(gctx, id, nil)
 				return err
 			})
 			switch {
@@ -202,9 +202,9 @@ func (q *Querier) findInBlocks(ctx context.Context, tenant string, id model.Trac
 		return err
 	}
 	// In block-ID order: combined answers are deterministic.
-	for _, td := range tds {
-		if td != nil {
-			f.add(id, td)
+	for _, b := range answers {
+		if b != nil {
+			f.addEncoded(id, b)
 		}
 	}
 	return nil

@@ -159,6 +159,29 @@ func BenchmarkFindTraceByID(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/lookup")
 }
 
+// BenchmarkFindEncoded is BenchmarkFindTraceByID without decoding the
+// answer, as a querier looks traces up.
+func BenchmarkFindEncoded(b *testing.B) {
+	bkt, meta, ids := loadBenchBlock(b)
+	ctx := context.Background()
+	r := NewReader(bkt, meta)
+	_, err := r.FindEncoded(ctx, ids[0], nil) // load index and footer
+	require.NoError(b, err)
+	b.ReportAllocs()
+	b.ResetTimer()
+	var buf []byte
+	i := 0
+	for b.Loop() {
+		buf, err = r.FindEncoded(ctx, ids[i%len(ids)], buf[:0])
+		if err != nil || buf == nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lookups/s")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/lookup")
+}
+
 // BenchmarkFindTraceByIDAbsent looks up IDs the block does not hold: mostly
 // one bloom shard read each.
 func BenchmarkFindTraceByIDAbsent(b *testing.B) {

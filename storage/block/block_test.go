@@ -296,7 +296,7 @@ func TestSpanEdgeCases(t *testing.T) {
 					{Scope: &commonv1.InstrumentationScope{Name: "y"}, Spans: []*tracev1.Span{span(func(s *tracev1.Span) { s.SpanId = []byte{10} })}},
 				},
 			},
-			{SchemaUrl: "b", ScopeSpans: []*tracev1.ScopeSpans{{SchemaUrl: "s", Spans: []*tracev1.Span{span(nil)}}}},
+			{SchemaUrl: "b", ScopeSpans: []*tracev1.ScopeSpans{{SchemaUrl: "s", Spans: []*tracev1.Span{span(func(s *tracev1.Span) { s.SpanId = []byte{11} })}}}},
 		}}},
 	}
 	for _, tt := range tests {

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"sync"
 
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/metadata"
 	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/vivace-dev/vivace/internal/model"
 	"github.com/vivace-dev/vivace/storage"
@@ -54,17 +54,33 @@ func NewReader(bkt storage.Bucket, meta *Meta) *Reader {
 func (r *Reader) Meta() *Meta { return r.meta }
 
 // FindTraceByID returns the trace with the given ID, or (nil, nil) if the
-// block does not hold it. It costs at most one bloom shard read and the
-// index and footer (each once per Reader), and one ranged read of one row group.
+// block does not hold it: FindEncoded's answer, decoded.
 func (r *Reader) FindTraceByID(ctx context.Context, id model.TraceID) (*tracev1.TracesData, error) {
-	td, err := r.findTraceByID(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("find trace %s in block %s: %w", id, r.meta.BlockID, err)
+	b, err := r.FindEncoded(ctx, id, nil)
+	if err != nil || b == nil {
+		return nil, err
+	}
+	td := &tracev1.TracesData{}
+	if err := proto.Unmarshal(b, td); err != nil {
+		return nil, fmt.Errorf("find trace %s in block %s: %w: %v", id, r.meta.BlockID, ErrCorrupt, err)
 	}
 	return td, nil
 }
 
-func (r *Reader) findTraceByID(ctx context.Context, id model.TraceID) (*tracev1.TracesData, error) {
+// FindEncoded appends to dst the trace with the given ID as an encoded
+// TracesData, each span once (as model.Combine keeps it), and returns it; or
+// nil if the block does not hold the trace. It costs at most one bloom shard
+// read and the index and footer (each once per Reader), and one ranged read
+// of one row group.
+func (r *Reader) FindEncoded(ctx context.Context, id model.TraceID, dst []byte) ([]byte, error) {
+	b, err := r.findEncoded(ctx, id, dst)
+	if err != nil {
+		return nil, fmt.Errorf("find trace %s in block %s: %w", id, r.meta.BlockID, err)
+	}
+	return b, nil
+}
+
+func (r *Reader) findEncoded(ctx context.Context, id model.TraceID, dst []byte) ([]byte, error) {
 	if r.metaErr != nil {
 		return nil, r.metaErr
 	}
@@ -96,7 +112,7 @@ func (r *Reader) findTraceByID(ctx context.Context, id model.TraceID) (*tracev1.
 		return nil, err
 	}
 	defer closeRG()
-	return findInRowGroup(rgr, id)
+	return findInRowGroup(rgr, id, dst)
 }
 
 // bloom returns one shard of the bloom filter, read once per Reader: a lookup
@@ -299,9 +315,9 @@ func (r *Reader) readRange(ctx context.Context, key string, off int64, b []byte)
 // range rather than copy each column chunk first (a lookup decodes only a few
 // pages of each), and refuse absurd page sizes from a corrupt file.
 func readProps() *parquet.ReaderProperties {
-	p := parquet.NewReaderProperties(nil)
+	p := parquet.NewReaderProperties(pageAlloc)
 	p.BufferedStreamEnabled = true
-	p.BufferSize = 16 << 10
+	p.BufferSize = 4 << 10
 	p.MaxCompressedPageSize = 64 << 20
 	p.MaxUncompressedPageSize = 256 << 20
 	return p
@@ -347,32 +363,69 @@ func (r *rangeReaderAt) Seek(offset int64, whence int) (int64, error) {
 	return offset, nil
 }
 
-// findInRowGroup reads the rows of trace id from a row group: the trace_id
-// column locates them (rows are sorted, a trace's rows are adjacent), then
-// the other columns are read for just those rows.
-func findInRowGroup(rgr *file.RowGroupReader, id model.TraceID) (td *tracev1.TracesData, err error) {
+// findInRowGroup appends the trace id of a row group to dst, encoded (see
+// rows.appendTracesData): the trace_id column locates its rows (rows are
+// sorted, a trace's rows are adjacent), then the other columns are read for
+// just those rows.
+func findInRowGroup(rgr *file.RowGroupReader, id model.TraceID, dst []byte) (out []byte, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			td, err = nil, fmt.Errorf("%w: decode row group: %v", ErrCorrupt, p)
+			out, err = nil, fmt.Errorf("%w: decode row group: %v", ErrCorrupt, p)
 		}
 	}()
-	ids, err := readIDs(rgr)
-	if err != nil {
+	lo, n, err := locate(rgr, id)
+	if err != nil || n == 0 {
 		return nil, err
-	}
-	lo, _ := slices.BinarySearchFunc(ids, id, model.TraceID.Compare)
-	hi := lo
-	for hi < len(ids) && ids[hi] == id {
-		hi++
-	}
-	if lo == hi {
-		return nil, nil
 	}
 	var rs rows
-	if err := readRows(rgr, &rs, int64(lo), int64(hi-lo)); err != nil {
+	if err := readRows(rgr, &rs, lo, n); err != nil {
 		return nil, err
 	}
-	return rs.rebuild(id)
+	return rs.appendTracesData(dst, id)
+}
+
+// locate returns the first row of trace id in a row group and its number of
+// rows (0 if absent), reading the trace_id column only as far as the trace.
+func locate(rgr *file.RowGroupReader, id model.TraceID) (first, n int64, err error) {
+	cr, err := rgr.Column(colTraceID)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%w: column trace_id: %v", ErrCorrupt, err)
+	}
+	defer cr.Close()
+	fr, ok := cr.(*file.FixedLenByteArrayColumnChunkReader)
+	if !ok {
+		return 0, 0, fmt.Errorf("%w: column trace_id has type %s", ErrCorrupt, cr.Type())
+	}
+	rowsIn := rgr.NumRows()
+	var batch [256]parquet.FixedLenByteArray
+	for read := int64(0); read < rowsIn; {
+		// Values alias the page until the next call: compared at once.
+		total, _, err := fr.ReadBatchInPage(min(rowsIn-read, int64(len(batch))), batch[:], nil, nil)
+		if err != nil {
+			return 0, 0, fmt.Errorf("%w: column trace_id: %v", ErrCorrupt, err)
+		}
+		if total == 0 {
+			return 0, 0, fmt.Errorf("%w: column trace_id has %d values, want %d: %v", ErrCorrupt, read, rowsIn, cr.Err())
+		}
+		for i, v := range batch[:total] {
+			if len(v) != 16 {
+				return 0, 0, fmt.Errorf("%w: trace ID of %d bytes", ErrCorrupt, len(v))
+			}
+			switch c := model.TraceID(v).Compare(id); {
+			case c < 0:
+				continue
+			case c == 0:
+				if n == 0 {
+					first = read + int64(i)
+				}
+				n++
+			default:
+				return first, n, nil
+			}
+		}
+		read += total
+	}
+	return first, n, nil
 }
 
 // readIDs reads a row group's whole trace_id column into one slice.
