@@ -11,6 +11,7 @@ import (
 
 	"github.com/vivace-dev/vivace/internal/model"
 	"github.com/vivace-dev/vivace/internal/vivacepb"
+	"github.com/vivace-dev/vivace/storage/block"
 )
 
 // found gathers what one lookup found: the parts of each trace, and the
@@ -28,21 +29,25 @@ func newFound(id model.TraceID) *found {
 	return &found{id: id, parts: map[model.TraceID][]part{}}
 }
 
-// part is what one source holds of a trace: decoded, or as a block answers,
-// encoded with each span once. A trace found in one block alone is answered
-// with the block's bytes, never decoded.
+// part is what one source holds of a trace: decoded (a low-half match), or
+// encoded as an ingester or a block answers. A block's answer holds each
+// span once already, so a trace found in one block alone is answered with
+// the block's bytes; encoded parts are otherwise combined without decoding
+// their spans (block.AppendCombined).
 type part struct {
-	td      *tracev1.TracesData
-	encoded []byte
+	td       *tracev1.TracesData
+	encoded  []byte
+	combined bool // encoded holds each span once
 }
 
 func (f *found) add(id model.TraceID, td *tracev1.TracesData) {
 	f.parts[id] = append(f.parts[id], part{td: td})
 }
 
-// addEncoded adds a block's answer (see block.Reader.FindEncoded).
-func (f *found) addEncoded(id model.TraceID, b []byte) {
-	f.parts[id] = append(f.parts[id], part{encoded: b})
+// addEncoded adds an encoded answer: an ingester's, or a block's
+// (combined, see block.Reader.FindEncoded).
+func (f *found) addEncoded(id model.TraceID, b []byte, combined bool) {
+	f.parts[id] = append(f.parts[id], part{encoded: b, combined: combined})
 }
 
 // skip records a corrupt block; safe for concurrent use.
@@ -69,7 +74,7 @@ func (f *found) response() (*vivacepb.TraceByIDResponse, error) {
 	// are the encoding of all of them.
 	for _, id := range ids {
 		var err error
-		if resp.Trace, err = appendCombined(resp.Trace, f.parts[id]); err != nil {
+		if resp.Trace, err = appendCombined(resp.Trace, id, f.parts[id]); err != nil {
 			return nil, err
 		}
 	}
@@ -82,17 +87,28 @@ func (f *found) response() (*vivacepb.TraceByIDResponse, error) {
 }
 
 // appendCombined appends the encoding of parts combined into one trace.
-func appendCombined(dst []byte, parts []part) ([]byte, error) {
-	if len(parts) == 1 && parts[0].encoded != nil {
+func appendCombined(dst []byte, id model.TraceID, parts []part) ([]byte, error) {
+	if len(parts) == 1 && parts[0].combined {
 		return append(dst, parts[0].encoded...), nil
+	}
+	if !slices.ContainsFunc(parts, func(p part) bool { return p.td != nil }) {
+		encoded := make([][]byte, len(parts))
+		for i, p := range parts {
+			encoded[i] = p.encoded
+		}
+		b, err := block.AppendCombined(dst, id, encoded...)
+		if err != nil {
+			return nil, fmt.Errorf("combine answers: %w", err)
+		}
+		return b, nil
 	}
 	tds := make([]*tracev1.TracesData, len(parts))
 	for i, p := range parts {
 		tds[i] = p.td
-		if p.encoded != nil {
+		if p.td == nil {
 			tds[i] = &tracev1.TracesData{}
 			if err := proto.Unmarshal(p.encoded, tds[i]); err != nil {
-				return nil, fmt.Errorf("decode block answer: %w", err)
+				return nil, fmt.Errorf("decode answer: %w", err)
 			}
 		}
 	}

@@ -13,9 +13,7 @@ import (
 	"github.com/grafana/dskit/ring"
 	"github.com/grafana/dskit/user"
 	"github.com/prometheus/client_golang/prometheus"
-	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/vivace-dev/vivace/ingester/client"
 	"github.com/vivace-dev/vivace/internal/model"
@@ -108,15 +106,10 @@ func (q *Querier) FindTraceByID(ctx context.Context, req *vivacepb.TraceByIDRequ
 			return nil, fmt.Errorf("find in ingesters: %w", err)
 		}
 		for _, a := range answers {
-			if len(a.Trace) == 0 {
-				continue
+			if len(a.Trace) > 0 {
+				f.addEncoded(id, a.Trace, false)
+				f.inspected += uint64(len(a.Trace))
 			}
-			td := &tracev1.TracesData{}
-			if err := proto.Unmarshal(a.Trace, td); err != nil {
-				return nil, fmt.Errorf("decode ingester answer: %w", err)
-			}
-			f.add(id, td)
-			f.inspected += uint64(len(a.Trace))
 		}
 	}
 	if mode == ModeAll || mode == ModeBlocks {
@@ -204,7 +197,7 @@ func (q *Querier) findInBlocks(ctx context.Context, tenant string, id model.Trac
 	// In block-ID order: combined answers are deterministic.
 	for _, b := range answers {
 		if b != nil {
-			f.addEncoded(id, b)
+			f.addEncoded(id, b, true)
 		}
 	}
 	return nil

@@ -533,7 +533,7 @@ func TestFindErrors(t *testing.T) {
 	bad.traces[tenant] = map[model.TraceID][]byte{f.id: {0xff, 0xff}}
 	qBad, _ := newQuerier(t, bad, f.bkt)
 	_, err = qBad.FindTraceByID(ctx, &vivacepb.TraceByIDRequest{TraceId: f.id[:], QueryMode: querier.ModeIngesters})
-	require.ErrorContains(t, err, "decode ingester answer")
+	require.ErrorContains(t, err, "combine answers: invalid trace: malformed OTLP")
 }
 
 // TestBlockDeletedAfterPoll: a block compacted away or dropped by retention

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/vivace-dev/vivace/internal/model"
 	"github.com/vivace-dev/vivace/internal/model/modeltest"
@@ -223,4 +224,43 @@ func BenchmarkFirstLookup(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/lookup")
 	b.ReportMetric(float64(tail), "tail-bytes")
+}
+
+// BenchmarkAppendCombined combines a trace's encoded parts as a querier
+// combines the answers of ingesters and blocks; "decoded" is what that cost
+// through model.Combine.
+func BenchmarkAppendCombined(b *testing.B) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	ids, traces := modeltest.Traces(rng, 1, benchMeanSpans)
+	td := traces[0]
+	enc, err := proto.Marshal(td)
+	require.NoError(b, err)
+	parts := [][]byte{enc, enc} // two replicas' answers
+	spans := 2 * model.SpanCount(td)
+	b.Run("encoded", func(b *testing.B) {
+		b.ReportAllocs()
+		var buf []byte
+		for b.Loop() {
+			if buf, err = AppendCombined(buf[:0], ids[0], parts...); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N*spans)/b.Elapsed().Seconds(), "spans/s")
+	})
+	b.Run("decoded", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			tds := make([]*tracev1.TracesData, len(parts))
+			for i, p := range parts {
+				tds[i] = &tracev1.TracesData{}
+				if err := proto.Unmarshal(p, tds[i]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if _, err := proto.Marshal(model.Combine(tds...)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N*spans)/b.Elapsed().Seconds(), "spans/s")
+	})
 }

@@ -11,32 +11,95 @@ import (
 	"github.com/vivace-dev/vivace/internal/model"
 )
 
-// A lookup answers with an encoded TracesData, and writing it straight from
-// the rows, without building a message per span, resource and scope and
-// marshaling them, halves what a lookup costs past decompression. The span
-// blobs are encoded spans already; the resource and scope columns are
-// encoded ResourceSpans and ScopeSpans holding only their own fields.
+// A by-ID answer travels encoded from the block or the ingester to the
+// client. Writing it straight from a block's rows, or from the ingesters'
+// encodings, without building a message per span, resource and scope and
+// marshaling them, halves what a lookup costs past decompression: span blobs
+// and received spans are encodings already, and so are the canonical
+// resource and scope values.
 
-// Field numbers of the OTLP messages this file writes.
-const (
-	fieldResourceSpans = 1 // TracesData.resource_spans
-	fieldScopeSpans    = 2 // ResourceSpans.scope_spans
-	fieldSpans         = 2 // ScopeSpans.spans
+// outSpan is one span of an answer being encoded.
+type outSpan struct {
+	i          int   // a row of rows, or a span of combined
+	res, scope int32 // its groups, numbered in order of first appearance
+	size       int   // of its encoding
+}
 
-	fieldTraceID      = 1 // Span fields with their own columns
-	fieldSpanID       = 2
-	fieldParentSpanID = 4
-	fieldName         = 5
-	fieldKind         = 6
-	fieldStart        = 7
-	fieldEnd          = 8
-)
+// spanSource is what appendGrouped reads of the spans it encodes.
+type spanSource interface {
+	resource(i int) []byte // a ResourceSpans encoding without scope_spans
+	scope(i int) []byte    // a ScopeSpans encoding without spans
+	appendSpan(dst []byte, i int) []byte
+}
 
-// encodedRow is a row appendTracesData keeps, with its place in the output.
-type encodedRow struct {
-	row        int
-	res, scope int32 // rebuild's groups, numbered in order of first appearance
-	size       int   // of the span's encoding
+func byGroup(a, b outSpan) int {
+	return cmp.Or(cmp.Compare(a.res, b.res), cmp.Compare(a.scope, b.scope))
+}
+
+// appendGrouped appends the TracesData records of spans, sorted by group:
+// a ResourceSpans per run of res, a ScopeSpans in it per run of scope.
+func appendGrouped(dst []byte, spans []outSpan, src spanSource) []byte {
+	for i := 0; i < len(spans); {
+		j := i
+		for j < len(spans) && spans[j].res == spans[i].res {
+			j++
+		}
+		res := src.resource(spans[i].i)
+		size := len(res)
+		for k := i; k < j; {
+			l, n := scopeRun(spans, k, j, src)
+			size += sizeLen(n)
+			k = l
+		}
+		dst = protowire.AppendTag(dst, fieldTracesResourceSpans, protowire.BytesType)
+		dst = protowire.AppendVarint(dst, uint64(size))
+		dst = append(dst, res...)
+		for k := i; k < j; {
+			l, n := scopeRun(spans, k, j, src)
+			dst = protowire.AppendTag(dst, fieldRSScopeSpans, protowire.BytesType)
+			dst = protowire.AppendVarint(dst, uint64(n))
+			dst = append(dst, src.scope(spans[k].i)...)
+			for _, s := range spans[k:l] {
+				dst = protowire.AppendTag(dst, fieldSSSpans, protowire.BytesType)
+				dst = protowire.AppendVarint(dst, uint64(s.size))
+				dst = src.appendSpan(dst, s.i)
+			}
+			k = l
+		}
+		i = j
+	}
+	return dst
+}
+
+// scopeRun returns the end of the run of spans[k:end] that share spans[k]'s
+// scope, and the size of their ScopeSpans encoding.
+func scopeRun(spans []outSpan, k, end int, src spanSource) (int, int) {
+	n := len(src.scope(spans[k].i))
+	l := k
+	for l < end && spans[l].scope == spans[k].scope {
+		n += sizeLen(spans[l].size)
+		l++
+	}
+	return l, n
+}
+
+// sizeLen is the size of a length-delimited record of n bytes with a
+// one-byte tag.
+func sizeLen(n int) int { return 1 + protowire.SizeVarint(uint64(n)) + n }
+
+// dropSeen tells whether a span is one model.Combine drops: its 8-byte
+// span ID and kind were seen before. A span without an 8-byte ID is never
+// dropped but still marks its key as seen, as in Combine.
+func dropSeen(seen map[combineKey]struct{}, spanID []byte, kind int32) bool {
+	k := combineKey{kind: kind}
+	if len(spanID) == 8 {
+		k.id = binary.BigEndian.Uint64(spanID)
+	}
+	if _, dup := seen[k]; dup && len(spanID) == 8 {
+		return true
+	}
+	seen[k] = struct{}{}
+	return false
 }
 
 // appendTracesData appends to dst the rows, all of trace id, as an encoded
@@ -50,99 +113,83 @@ type encodedRow struct {
 func (r *rows) appendTracesData(dst []byte, id model.TraceID) ([]byte, error) {
 	var g groups
 	g.reset()
-	refs := make([]encodedRow, r.len())
-	for i := range refs {
+	spans := make([]outSpan, r.len())
+	for i := range spans {
 		res, scope := g.of(r.resource[i], r.scope[i])
-		refs[i] = encodedRow{row: i, res: res, scope: scope}
+		spans[i] = outSpan{i: i, res: res, scope: scope}
 	}
-	byGroup := func(a, b encodedRow) int {
-		return cmp.Or(cmp.Compare(a.res, b.res), cmp.Compare(a.scope, b.scope))
+	if !slices.IsSortedFunc(spans, byGroup) {
+		slices.SortStableFunc(spans, byGroup)
 	}
-	if !slices.IsSortedFunc(refs, byGroup) {
-		slices.SortStableFunc(refs, byGroup)
-	}
-
-	// model.Combine's span key, with its quirk: a span without an 8-byte ID
-	// is never dropped but still marks its key as seen.
-	seen := make(map[combineKey]struct{}, len(refs))
-	kept := refs[:0]
-	for _, e := range refs {
-		k := combineKey{kind: r.kind[e.row]}
-		if len(r.spanID[e.row]) == 8 {
-			k.id = binary.BigEndian.Uint64(r.spanID[e.row])
+	seen := make(map[combineKey]struct{}, len(spans))
+	kept := spans[:0]
+	for _, s := range spans {
+		if !dropSeen(seen, r.spanID[s.i], r.kind[s.i]) {
+			s.size = r.spanSize(s.i)
+			kept = append(kept, s)
 		}
-		if _, dup := seen[k]; dup && len(r.spanID[e.row]) == 8 {
-			continue
-		}
-		seen[k] = struct{}{}
-		e.size = r.spanSize(e.row)
-		kept = append(kept, e)
 	}
-
 	start := len(dst)
-	for i := 0; i < len(kept); {
-		// One ResourceSpans: kept[i:j].
-		j := i
-		for j < len(kept) && kept[j].res == kept[i].res {
-			j++
-		}
-		res := withoutField(r.resource[kept[i].row], fieldScopeSpans)
-		size := len(res)
-		for k := i; k < j; {
-			l, n := scopeRun(kept, k, j, r)
-			size += sizeLen(n)
-			k = l
-		}
-		dst = protowire.AppendTag(dst, fieldResourceSpans, protowire.BytesType)
-		dst = protowire.AppendVarint(dst, uint64(size))
-		dst = append(dst, res...)
-		for k := i; k < j; {
-			l, n := scopeRun(kept, k, j, r)
-			dst = protowire.AppendTag(dst, fieldScopeSpans, protowire.BytesType)
-			dst = protowire.AppendVarint(dst, uint64(n))
-			dst = append(dst, withoutField(r.scope[kept[k].row], fieldSpans)...)
-			for _, e := range kept[k:l] {
-				dst = protowire.AppendTag(dst, fieldSpans, protowire.BytesType)
-				dst = protowire.AppendVarint(dst, uint64(e.size))
-				dst = r.appendSpan(dst, e.row, id)
-			}
-			k = l
-		}
-		i = j
-	}
+	dst = appendGrouped(dst, kept, rowsSource{r, id})
 	if err := model.CheckTracesData(dst[start:]); err != nil {
 		return dst[:start], fmt.Errorf("%w: trace %s: %v", ErrCorrupt, id, err)
 	}
 	return dst, nil
 }
 
-// scopeRun returns the end of the run of rows in kept[k:end] that share
-// kept[k]'s scope, and the size of their ScopeSpans encoding.
-func scopeRun(kept []encodedRow, k, end int, r *rows) (int, int) {
-	n := len(withoutField(r.scope[kept[k].row], fieldSpans))
-	l := k
-	for l < end && kept[l].scope == kept[k].scope {
-		n += sizeLen(kept[l].size)
-		l++
-	}
-	return l, n
+// rowsSource encodes rows of one trace.
+type rowsSource struct {
+	r  *rows
+	id model.TraceID
 }
 
-// sizeLen is the size of a length-delimited record of n bytes with a
-// one-byte tag.
-func sizeLen(n int) int { return 1 + protowire.SizeVarint(uint64(n)) + n }
+func (s rowsSource) resource(i int) []byte { return withoutField(s.r.resource[i], fieldRSScopeSpans) }
+func (s rowsSource) scope(i int) []byte    { return withoutField(s.r.scope[i], fieldSSSpans) }
 
-// spanSize is the size of appendSpan's output for row i.
+// appendSpan appends row i's span: its blob, then the column fields that
+// proto.Marshal would write (proto3 leaves out zero values).
+func (s rowsSource) appendSpan(dst []byte, i int) []byte {
+	r := s.r
+	dst = append(dst, r.span[i]...)
+	dst = protowire.AppendTag(dst, fieldSpanTraceID, protowire.BytesType)
+	dst = protowire.AppendBytes(dst, s.id[:])
+	if b := r.spanID[i]; len(b) > 0 {
+		dst = protowire.AppendTag(dst, fieldSpanSpanID, protowire.BytesType)
+		dst = protowire.AppendBytes(dst, b)
+	}
+	if b := r.parentID[i]; len(b) > 0 {
+		dst = protowire.AppendTag(dst, fieldSpanParentSpanID, protowire.BytesType)
+		dst = protowire.AppendBytes(dst, b)
+	}
+	if b := r.name[i]; len(b) > 0 {
+		dst = protowire.AppendTag(dst, fieldSpanName, protowire.BytesType)
+		dst = protowire.AppendBytes(dst, b)
+	}
+	if k := r.kind[i]; k != 0 {
+		dst = protowire.AppendTag(dst, fieldSpanKind, protowire.VarintType)
+		dst = protowire.AppendVarint(dst, uint64(int64(k)))
+	}
+	if t := r.start[i]; t != 0 {
+		dst = protowire.AppendTag(dst, fieldSpanStart, protowire.Fixed64Type)
+		dst = protowire.AppendFixed64(dst, uint64(t))
+	}
+	if e := r.end(i); e != 0 {
+		dst = protowire.AppendTag(dst, fieldSpanEnd, protowire.Fixed64Type)
+		dst = protowire.AppendFixed64(dst, e)
+	}
+	return dst
+}
+
+// end is row i's end time, as rebuild computes it.
+func (r *rows) end(i int) uint64 { return uint64(r.start[i]) + uint64(r.duration[i]) }
+
+// spanSize is the size of rowsSource.appendSpan's output for row i.
 func (r *rows) spanSize(i int) int {
 	n := len(r.span[i]) + sizeLen(16)
-	if l := len(r.spanID[i]); l > 0 {
-		n += sizeLen(l)
-	}
-	if l := len(r.parentID[i]); l > 0 {
-		n += sizeLen(l)
-	}
-	if l := len(r.name[i]); l > 0 {
-		n += sizeLen(l)
+	for _, b := range [...][]byte{r.spanID[i], r.parentID[i], r.name[i]} {
+		if len(b) > 0 {
+			n += sizeLen(len(b))
+		}
 	}
 	if k := r.kind[i]; k != 0 {
 		n += 1 + protowire.SizeVarint(uint64(int64(k)))
@@ -150,43 +197,10 @@ func (r *rows) spanSize(i int) int {
 	if r.start[i] != 0 {
 		n += 1 + 8
 	}
-	if uint64(r.start[i])+uint64(r.duration[i]) != 0 {
+	if r.end(i) != 0 {
 		n += 1 + 8
 	}
 	return n
-}
-
-// appendSpan appends row i's span: its blob, then the column fields that
-// proto.Marshal would write (proto3 leaves out zero values).
-func (r *rows) appendSpan(dst []byte, i int, id model.TraceID) []byte {
-	dst = append(dst, r.span[i]...)
-	dst = protowire.AppendTag(dst, fieldTraceID, protowire.BytesType)
-	dst = protowire.AppendBytes(dst, id[:])
-	if b := r.spanID[i]; len(b) > 0 {
-		dst = protowire.AppendTag(dst, fieldSpanID, protowire.BytesType)
-		dst = protowire.AppendBytes(dst, b)
-	}
-	if b := r.parentID[i]; len(b) > 0 {
-		dst = protowire.AppendTag(dst, fieldParentSpanID, protowire.BytesType)
-		dst = protowire.AppendBytes(dst, b)
-	}
-	if b := r.name[i]; len(b) > 0 {
-		dst = protowire.AppendTag(dst, fieldName, protowire.BytesType)
-		dst = protowire.AppendBytes(dst, b)
-	}
-	if k := r.kind[i]; k != 0 {
-		dst = protowire.AppendTag(dst, fieldKind, protowire.VarintType)
-		dst = protowire.AppendVarint(dst, uint64(int64(k)))
-	}
-	if s := r.start[i]; s != 0 {
-		dst = protowire.AppendTag(dst, fieldStart, protowire.Fixed64Type)
-		dst = protowire.AppendFixed64(dst, uint64(s))
-	}
-	if e := uint64(r.start[i]) + uint64(r.duration[i]); e != 0 {
-		dst = protowire.AppendTag(dst, fieldEnd, protowire.Fixed64Type)
-		dst = protowire.AppendFixed64(dst, e)
-	}
-	return dst
 }
 
 // withoutField returns b, an encoded message, without its records of field
@@ -211,4 +225,83 @@ func withoutField(b []byte, num protowire.Number) []byte {
 		return b
 	}
 	return out
+}
+
+// AppendCombined appends to dst the parts of trace id (the answers of
+// ingesters and blocks, each an encoded TracesData) combined into one trace
+// the way model.Combine combines them decoded, and returns it. No span is
+// decoded: received spans are copied as they are, and each distinct resource
+// and scope is decoded once to compare it. It fails, wrapping
+// ErrInvalidTrace, when a part does not decode or holds a span of another
+// trace.
+func AppendCombined(dst []byte, id model.TraceID, parts ...[]byte) ([]byte, error) {
+	c := combined{resNum: map[string]int32{}, scopeNum: map[scopeKey]int32{}}
+	seen := map[combineKey]struct{}{}
+	var p encodedTrace
+	for _, b := range parts {
+		if err := model.CheckTracesData(b); err != nil {
+			return dst, fmt.Errorf("%w: %v", ErrInvalidTrace, err)
+		}
+		if err := p.parse(id, b); err != nil {
+			return dst, err
+		}
+		// Groups are numbered as Combine meets them, spans or not.
+		resNum := make([]int32, len(p.resources))
+		for r, res := range p.resources {
+			resNum[r] = c.numberResource(res.bytes)
+		}
+		scopeNum := make([]int32, len(p.scopes))
+		for s, scope := range p.scopes {
+			scopeNum[s] = c.numberScope(resNum[p.scopeRes[s]], scope.bytes)
+		}
+		for _, s := range p.spans {
+			if dropSeen(seen, s.spanID, s.kind) {
+				continue
+			}
+			c.out = append(c.out, outSpan{i: len(c.spans), res: resNum[s.resource], scope: scopeNum[s.scope], size: len(s.b)})
+			c.spans = append(c.spans, combinedSpan{b: s.b, resource: p.resources[s.resource].bytes, scope: p.scopes[s.scope].bytes})
+		}
+	}
+	if !slices.IsSortedFunc(c.out, byGroup) {
+		slices.SortStableFunc(c.out, byGroup)
+	}
+	return appendGrouped(dst, c.out, &c), nil
+}
+
+// combined is AppendCombined's spanSource: the spans it keeps, with the
+// canonical encodings of their resource and scope.
+type combined struct {
+	spans    []combinedSpan
+	out      []outSpan
+	resNum   map[string]int32
+	scopeNum map[scopeKey]int32
+}
+
+type combinedSpan struct {
+	b, resource, scope []byte
+}
+
+func (c *combined) numberResource(b []byte) int32 {
+	n, ok := c.resNum[string(b)]
+	if !ok {
+		n = int32(len(c.resNum))
+		c.resNum[string(b)] = n
+	}
+	return n
+}
+
+func (c *combined) numberScope(res int32, b []byte) int32 {
+	k := scopeKey{res: res, scope: string(b)}
+	n, ok := c.scopeNum[k]
+	if !ok {
+		n = int32(len(c.scopeNum))
+		c.scopeNum[k] = n
+	}
+	return n
+}
+
+func (c *combined) resource(i int) []byte { return c.spans[i].resource }
+func (c *combined) scope(i int) []byte    { return c.spans[i].scope }
+func (c *combined) appendSpan(dst []byte, i int) []byte {
+	return append(dst, c.spans[i].b...)
 }

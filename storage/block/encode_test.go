@@ -109,3 +109,67 @@ func TestFindEncodedKeepsEachSpanOnce(t *testing.T) {
 	require.Equal(t, model.SpanCount(traces[0]), model.SpanCount(got))
 	require.True(t, proto.Equal(model.Combine(traces[0]), got))
 }
+
+// TestAppendCombinedIsCombine: combining encoded parts decodes to
+// model.Combine of the decoded parts, for parts that overlap, repeat spans
+// under other resources, split and interleave resources, and hold empty
+// resources and scopes.
+func TestAppendCombinedIsCombine(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	ids, traces := modeltest.Traces(rng, 100, 12)
+	for k, td := range traces {
+		messUp(rng, td)
+		parts := splitParts(rng, td)
+		encoded := make([][]byte, len(parts))
+		for i, p := range parts {
+			var err error
+			encoded[i], err = proto.Marshal(p)
+			require.NoError(t, err)
+		}
+		b, err := AppendCombined([]byte("kept"), ids[k], encoded...)
+		require.NoError(t, err)
+		require.Equal(t, "kept", string(b[:4]), "appends to dst")
+		got := &tracev1.TracesData{}
+		require.NoError(t, proto.Unmarshal(b[4:], got))
+		want := model.Combine(parts...)
+		require.True(t, proto.Equal(want, got), "trace %d:\ngot  %v\nwant %v", k, got, want)
+	}
+}
+
+// splitParts deals a trace's ResourceSpans into one to three parts, as
+// replicas and blocks hold them: some go to two parts, and some parts get
+// an empty ResourceSpans or ScopeSpans.
+func splitParts(rng *rand.Rand, td *tracev1.TracesData) []*tracev1.TracesData {
+	parts := make([]*tracev1.TracesData, 1+rng.IntN(3))
+	for i := range parts {
+		parts[i] = &tracev1.TracesData{}
+	}
+	for _, rs := range td.ResourceSpans {
+		for range 1 + rng.IntN(2) {
+			p := parts[rng.IntN(len(parts))]
+			if rng.IntN(4) == 0 {
+				p.ResourceSpans = append(p.ResourceSpans, &tracev1.ResourceSpans{Resource: rs.Resource, SchemaUrl: rs.SchemaUrl,
+					ScopeSpans: []*tracev1.ScopeSpans{{SchemaUrl: "empty"}}})
+			}
+			p.ResourceSpans = append(p.ResourceSpans, rs)
+		}
+	}
+	return parts
+}
+
+func TestAppendCombinedRejects(t *testing.T) {
+	rng := rand.New(rand.NewPCG(10, 10))
+	ids, traces := modeltest.Traces(rng, 2, 5)
+	other, err := proto.Marshal(traces[1])
+	require.NoError(t, err)
+	tests := map[string][]byte{
+		"malformed":       {0x0a, 0x05, 0x01},
+		"another's spans": other,
+	}
+	for name, part := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := AppendCombined(nil, ids[0], part)
+			require.ErrorIs(t, err, ErrInvalidTrace)
+		})
+	}
+}

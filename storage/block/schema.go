@@ -359,6 +359,7 @@ type encodedTrace struct {
 	spans     []encodedSpan
 	resources []canonical // per ResourceSpans, in order
 	scopes    []canonical // per ScopeSpans, in order
+	scopeRes  []int       // per ScopeSpans, its ResourceSpans' index into resources
 	resKey    []byte      // scratch: the raw resource and schema_url records of a ResourceSpans
 	scopeKey  []byte      // scratch: the same of a ScopeSpans
 	cache     canonicalCache
@@ -391,7 +392,7 @@ func (p *encodedTrace) parse(id model.TraceID, td []byte) error {
 // reset forgets the last trace, keeping memory and cache.
 func (p *encodedTrace) reset() {
 	clear(p.spans) // do not keep the caller's bytes alive
-	p.spans, p.resources, p.scopes = p.spans[:0], p.resources[:0], p.scopes[:0]
+	p.spans, p.resources, p.scopes, p.scopeRes = p.spans[:0], p.resources[:0], p.scopes[:0], p.scopeRes[:0]
 }
 
 func (p *encodedTrace) parseResourceSpans(id model.TraceID, rs []byte) error {
@@ -454,6 +455,7 @@ func (p *encodedTrace) parseScopeSpans(id model.TraceID, res int, ss []byte) err
 		return err
 	}
 	p.scopes = append(p.scopes, c)
+	p.scopeRes = append(p.scopeRes, res)
 	return nil
 }
 
