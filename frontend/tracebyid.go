@@ -20,6 +20,7 @@ import (
 	"github.com/vivace-dev/vivace/internal/model"
 	"github.com/vivace-dev/vivace/internal/otlpjson"
 	"github.com/vivace-dev/vivace/internal/vivacepb"
+	"github.com/vivace-dev/vivace/storage/block"
 )
 
 const (
@@ -250,18 +251,20 @@ func (f *Frontend) lookup(ctx context.Context, l *traceLookup) (*lookupResult, e
 		}
 	}
 	for k, r := range l.readings {
-		if len(parts[k]) == 1 {
-			res.traces = append(res.traces, foundTrace{r.ID, r, answerTrace{encoded: parts[k][0]}})
+		switch len(parts[k]) {
+		case 0:
 			continue
-		}
-		tds := make([]*tracev1.TracesData, len(parts[k]))
-		for i, b := range parts[k] {
-			if tds[i], err = decodeAnswer(b); err != nil {
-				return nil, err
+		case 1:
+			// A querier's answer is combined already.
+			res.traces = append(res.traces, foundTrace{r.ID, r, answerTrace{encoded: parts[k][0]}})
+		default:
+			b, err := block.AppendCombined(nil, r.ID, parts[k]...)
+			if err != nil {
+				return nil, fmt.Errorf("combine querier answers: %w", err)
 			}
-		}
-		if td := model.Combine(tds...); td != nil {
-			res.traces = append(res.traces, foundTrace{r.ID, r, answerTrace{td: td}})
+			if len(b) > 0 {
+				res.traces = append(res.traces, foundTrace{r.ID, r, answerTrace{encoded: b}})
+			}
 		}
 	}
 	if len(res.traces) > 1 {
