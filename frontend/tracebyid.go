@@ -188,10 +188,11 @@ type answerTrace struct {
 
 func (t *answerTrace) decoded() (*tracev1.TracesData, error) {
 	if t.td == nil {
-		t.td = &tracev1.TracesData{}
-		if err := proto.Unmarshal(t.encoded, t.td); err != nil {
-			return nil, fmt.Errorf("decode querier answer: %w", err)
+		td, err := decodeAnswer(t.encoded)
+		if err != nil {
+			return nil, err
 		}
+		t.td = td
 	}
 	return t.td, nil
 }

@@ -235,7 +235,8 @@ func withoutField(b []byte, num protowire.Number) []byte {
 // ErrInvalidTrace, when a part does not decode or holds a span of another
 // trace.
 func AppendCombined(dst []byte, id model.TraceID, parts ...[]byte) ([]byte, error) {
-	c := combined{resNum: map[string]int32{}, scopeNum: map[scopeKey]int32{}}
+	var c combined
+	c.groups.reset()
 	seen := map[combineKey]struct{}{}
 	var p encodedTrace
 	for _, b := range parts {
@@ -248,11 +249,11 @@ func AppendCombined(dst []byte, id model.TraceID, parts ...[]byte) ([]byte, erro
 		// Groups are numbered as Combine meets them, spans or not.
 		resNum := make([]int32, len(p.resources))
 		for r, res := range p.resources {
-			resNum[r] = c.numberResource(res.bytes)
+			resNum[r] = c.groups.resource(res.bytes)
 		}
 		scopeNum := make([]int32, len(p.scopes))
 		for s, scope := range p.scopes {
-			scopeNum[s] = c.numberScope(resNum[p.scopeRes[s]], scope.bytes)
+			scopeNum[s] = c.groups.scope(resNum[p.scopeRes[s]], scope.bytes)
 		}
 		for _, s := range p.spans {
 			if dropSeen(seen, s.spanID, s.kind) {
@@ -271,33 +272,13 @@ func AppendCombined(dst []byte, id model.TraceID, parts ...[]byte) ([]byte, erro
 // combined is AppendCombined's spanSource: the spans it keeps, with the
 // canonical encodings of their resource and scope.
 type combined struct {
-	spans    []combinedSpan
-	out      []outSpan
-	resNum   map[string]int32
-	scopeNum map[scopeKey]int32
+	spans  []combinedSpan
+	out    []outSpan
+	groups groups
 }
 
 type combinedSpan struct {
 	b, resource, scope []byte
-}
-
-func (c *combined) numberResource(b []byte) int32 {
-	n, ok := c.resNum[string(b)]
-	if !ok {
-		n = int32(len(c.resNum))
-		c.resNum[string(b)] = n
-	}
-	return n
-}
-
-func (c *combined) numberScope(res int32, b []byte) int32 {
-	k := scopeKey{res: res, scope: string(b)}
-	n, ok := c.scopeNum[k]
-	if !ok {
-		n = int32(len(c.scopeNum))
-		c.scopeNum[k] = n
-	}
-	return n
 }
 
 func (c *combined) resource(i int) []byte { return c.spans[i].resource }

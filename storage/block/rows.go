@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"slices"
 	"sync"
@@ -458,14 +457,9 @@ func (c *rowCombiner) combine(parts []*TraceRows) []rowRef {
 		r := &p.keys
 		for _, i := range c.grouped(r) {
 			res, scope := c.global.of(r.resource[i], r.scope[i])
-			k := combineKey{kind: r.kind[i]}
-			if len(r.spanID[i]) == 8 {
-				k.id = binary.BigEndian.Uint64(r.spanID[i])
-			}
-			if _, dup := c.seen[k]; dup && len(r.spanID[i]) == 8 {
+			if dropSeen(c.seen, r.spanID[i], r.kind[i]) {
 				continue
 			}
-			c.seen[k] = struct{}{}
 			c.refs = append(c.refs, rowRef{part: pi, row: i, res: res, scope: scope})
 		}
 	}
@@ -534,21 +528,33 @@ func (g *groups) of(res, scope []byte) (int32, int32) {
 			return g.lastR, g.lastS
 		}
 	} else {
-		r, ok := g.res[string(res)]
-		if !ok {
-			r = int32(len(g.res))
-			g.res[string(res)] = r
-		}
-		g.lastRes, g.lastR = res, r
+		g.lastRes, g.lastR = res, g.resource(res)
 	}
-	k := scopeKey{res: g.lastR, scope: string(scope)}
+	s := g.scope(g.lastR, scope)
+	g.lastScope, g.lastS, g.hasLast = scope, s, true
+	return g.lastR, s
+}
+
+// resource returns the number of a resource, numbering it if new.
+func (g *groups) resource(res []byte) int32 {
+	r, ok := g.res[string(res)]
+	if !ok {
+		r = int32(len(g.res))
+		g.res[string(res)] = r
+	}
+	return r
+}
+
+// scope returns the number of a scope within resource res, numbering it if
+// new.
+func (g *groups) scope(res int32, scope []byte) int32 {
+	k := scopeKey{res: res, scope: string(scope)}
 	s, ok := g.scopes[k]
 	if !ok {
 		s = int32(len(g.scopes))
 		g.scopes[k] = s
 	}
-	g.lastScope, g.lastS, g.hasLast = scope, s, true
-	return g.lastR, s
+	return s
 }
 
 // emptied returns m emptied, or a new map if m is nil or was large: clearing
