@@ -35,14 +35,7 @@ import (
 func AppendTracesData(dst []byte, td *tracev1.TracesData) []byte {
 	dst = append(dst, '{')
 	if rss := td.GetResourceSpans(); len(rss) > 0 {
-		dst = append(dst, `"resourceSpans":[`...)
-		for i, rs := range rss {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = AppendResourceSpans(dst, rs)
-		}
-		dst = append(dst, ']')
+		dst = appendArray(append(dst, `"resourceSpans":`...), rss, AppendResourceSpans)
 	}
 	return append(dst, '}')
 }
@@ -57,14 +50,7 @@ func AppendResourceSpans(dst []byte, rs *tracev1.ResourceSpans) []byte {
 		dst = appendResource(key(dst, `"resource":`), rs.Resource)
 	}
 	if len(rs.ScopeSpans) > 0 {
-		dst = append(key(dst, `"scopeSpans":`), '[')
-		for i, ss := range rs.ScopeSpans {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendScopeSpans(dst, ss)
-		}
-		dst = append(dst, ']')
+		dst = appendArray(key(dst, `"scopeSpans":`), rs.ScopeSpans, appendScopeSpans)
 	}
 	if rs.SchemaUrl != "" {
 		dst = appendString(key(dst, `"schemaUrl":`), rs.SchemaUrl)
@@ -81,14 +67,7 @@ func appendScopeSpans(dst []byte, ss *tracev1.ScopeSpans) []byte {
 		dst = appendScope(key(dst, `"scope":`), ss.Scope)
 	}
 	if len(ss.Spans) > 0 {
-		dst = append(key(dst, `"spans":`), '[')
-		for i, s := range ss.Spans {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendSpan(dst, s)
-		}
-		dst = append(dst, ']')
+		dst = appendArray(key(dst, `"spans":`), ss.Spans, appendSpan)
 	}
 	if ss.SchemaUrl != "" {
 		dst = appendString(key(dst, `"schemaUrl":`), ss.SchemaUrl)
@@ -131,33 +110,19 @@ func appendSpan(dst []byte, s *tracev1.Span) []byte {
 		dst = appendUint64(key(dst, `"endTimeUnixNano":`), s.EndTimeUnixNano)
 	}
 	if len(s.Attributes) > 0 {
-		dst = appendKeyValues(key(dst, `"attributes":`), s.Attributes)
+		dst = appendArray(key(dst, `"attributes":`), s.Attributes, appendKeyValue)
 	}
 	if s.DroppedAttributesCount != 0 {
 		dst = strconv.AppendUint(key(dst, `"droppedAttributesCount":`), uint64(s.DroppedAttributesCount), 10)
 	}
 	if len(s.Events) > 0 {
-		dst = append(key(dst, `"events":`), '[')
-		for i, e := range s.Events {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendEvent(dst, e)
-		}
-		dst = append(dst, ']')
+		dst = appendArray(key(dst, `"events":`), s.Events, appendEvent)
 	}
 	if s.DroppedEventsCount != 0 {
 		dst = strconv.AppendUint(key(dst, `"droppedEventsCount":`), uint64(s.DroppedEventsCount), 10)
 	}
 	if len(s.Links) > 0 {
-		dst = append(key(dst, `"links":`), '[')
-		for i, l := range s.Links {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendLink(dst, l)
-		}
-		dst = append(dst, ']')
+		dst = appendArray(key(dst, `"links":`), s.Links, appendLink)
 	}
 	if s.DroppedLinksCount != 0 {
 		dst = strconv.AppendUint(key(dst, `"droppedLinksCount":`), uint64(s.DroppedLinksCount), 10)
@@ -180,7 +145,7 @@ func appendEvent(dst []byte, e *tracev1.Span_Event) []byte {
 		dst = appendString(key(dst, `"name":`), e.Name)
 	}
 	if len(e.Attributes) > 0 {
-		dst = appendKeyValues(key(dst, `"attributes":`), e.Attributes)
+		dst = appendArray(key(dst, `"attributes":`), e.Attributes, appendKeyValue)
 	}
 	if e.DroppedAttributesCount != 0 {
 		dst = strconv.AppendUint(key(dst, `"droppedAttributesCount":`), uint64(e.DroppedAttributesCount), 10)
@@ -203,7 +168,7 @@ func appendLink(dst []byte, l *tracev1.Span_Link) []byte {
 		dst = appendString(key(dst, `"traceState":`), l.TraceState)
 	}
 	if len(l.Attributes) > 0 {
-		dst = appendKeyValues(key(dst, `"attributes":`), l.Attributes)
+		dst = appendArray(key(dst, `"attributes":`), l.Attributes, appendKeyValue)
 	}
 	if l.DroppedAttributesCount != 0 {
 		dst = strconv.AppendUint(key(dst, `"droppedAttributesCount":`), uint64(l.DroppedAttributesCount), 10)
@@ -228,20 +193,13 @@ func appendStatus(dst []byte, st *tracev1.Status) []byte {
 func appendResource(dst []byte, r *resourcev1.Resource) []byte {
 	dst = append(dst, '{')
 	if len(r.Attributes) > 0 {
-		dst = appendKeyValues(key(dst, `"attributes":`), r.Attributes)
+		dst = appendArray(key(dst, `"attributes":`), r.Attributes, appendKeyValue)
 	}
 	if r.DroppedAttributesCount != 0 {
 		dst = strconv.AppendUint(key(dst, `"droppedAttributesCount":`), uint64(r.DroppedAttributesCount), 10)
 	}
 	if len(r.EntityRefs) > 0 {
-		dst = append(key(dst, `"entityRefs":`), '[')
-		for i, e := range r.EntityRefs {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendEntityRef(dst, e)
-		}
-		dst = append(dst, ']')
+		dst = appendArray(key(dst, `"entityRefs":`), r.EntityRefs, appendEntityRef)
 	}
 	return append(dst, '}')
 }
@@ -258,10 +216,10 @@ func appendEntityRef(dst []byte, e *commonv1.EntityRef) []byte {
 		dst = appendString(key(dst, `"type":`), e.Type)
 	}
 	if len(e.IdKeys) > 0 {
-		dst = appendStrings(key(dst, `"idKeys":`), e.IdKeys)
+		dst = appendArray(key(dst, `"idKeys":`), e.IdKeys, appendString)
 	}
 	if len(e.DescriptionKeys) > 0 {
-		dst = appendStrings(key(dst, `"descriptionKeys":`), e.DescriptionKeys)
+		dst = appendArray(key(dst, `"descriptionKeys":`), e.DescriptionKeys, appendString)
 	}
 	return append(dst, '}')
 }
@@ -275,7 +233,7 @@ func appendScope(dst []byte, sc *commonv1.InstrumentationScope) []byte {
 		dst = appendString(key(dst, `"version":`), sc.Version)
 	}
 	if len(sc.Attributes) > 0 {
-		dst = appendKeyValues(key(dst, `"attributes":`), sc.Attributes)
+		dst = appendArray(key(dst, `"attributes":`), sc.Attributes, appendKeyValue)
 	}
 	if sc.DroppedAttributesCount != 0 {
 		dst = strconv.AppendUint(key(dst, `"droppedAttributesCount":`), uint64(sc.DroppedAttributesCount), 10)
@@ -283,28 +241,32 @@ func appendScope(dst []byte, sc *commonv1.InstrumentationScope) []byte {
 	return append(dst, '}')
 }
 
-// appendKeyValues writes a list of KeyValue: [{"key":...,"value":{...}},...].
-func appendKeyValues(dst []byte, kvs []*commonv1.KeyValue) []byte {
+// appendKeyValue writes a KeyValue: {"key":...,"value":{...}}.
+func appendKeyValue(dst []byte, kv *commonv1.KeyValue) []byte {
+	dst = append(dst, '{')
+	if kv == nil {
+		return append(dst, '}')
+	}
+	if kv.Key != "" {
+		dst = appendString(key(dst, `"key":`), kv.Key)
+	}
+	if kv.Value != nil {
+		dst = appendAnyValue(key(dst, `"value":`), kv.Value)
+	}
+	if kv.KeyStrindex != 0 {
+		dst = strconv.AppendInt(key(dst, `"keyStrindex":`), int64(kv.KeyStrindex), 10)
+	}
+	return append(dst, '}')
+}
+
+// appendArray writes items as a JSON array, each with appendOne.
+func appendArray[T any](dst []byte, items []T, appendOne func([]byte, T) []byte) []byte {
 	dst = append(dst, '[')
-	for i, kv := range kvs {
+	for i, it := range items {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = append(dst, '{')
-		if kv == nil {
-			dst = append(dst, '}')
-			continue
-		}
-		if kv.Key != "" {
-			dst = appendString(key(dst, `"key":`), kv.Key)
-		}
-		if kv.Value != nil {
-			dst = appendAnyValue(key(dst, `"value":`), kv.Value)
-		}
-		if kv.KeyStrindex != 0 {
-			dst = strconv.AppendInt(key(dst, `"keyStrindex":`), int64(kv.KeyStrindex), 10)
-		}
-		dst = append(dst, '}')
+		dst = appendOne(dst, it)
 	}
 	return append(dst, ']')
 }
@@ -339,14 +301,7 @@ func appendAnyValue(dst []byte, v *commonv1.AnyValue) []byte {
 		if x != nil {
 			dst = append(dst, `"arrayValue":{`...)
 			if a := x.ArrayValue; a != nil && len(a.Values) > 0 {
-				dst = append(dst, `"values":[`...)
-				for i, e := range a.Values {
-					if i > 0 {
-						dst = append(dst, ',')
-					}
-					dst = appendAnyValue(dst, e)
-				}
-				dst = append(dst, ']')
+				dst = appendArray(append(dst, `"values":`...), a.Values, appendAnyValue)
 			}
 			dst = append(dst, '}')
 		}
@@ -354,7 +309,7 @@ func appendAnyValue(dst []byte, v *commonv1.AnyValue) []byte {
 		if x != nil {
 			dst = append(dst, `"kvlistValue":{`...)
 			if l := x.KvlistValue; l != nil && len(l.Values) > 0 {
-				dst = appendKeyValues(append(dst, `"values":`...), l.Values)
+				dst = appendArray(append(dst, `"values":`...), l.Values, appendKeyValue)
 			}
 			dst = append(dst, '}')
 		}
@@ -400,17 +355,6 @@ func appendEnum(dst []byte, names map[int32]string, n int32) []byte {
 		return append(dst, '"')
 	}
 	return strconv.AppendInt(dst, int64(n), 10)
-}
-
-func appendStrings(dst []byte, ss []string) []byte {
-	dst = append(dst, '[')
-	for i, s := range ss {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendString(dst, s)
-	}
-	return append(dst, ']')
 }
 
 // appendDouble writes a double as protojson does (its internal
