@@ -39,6 +39,7 @@ func byGroup(a, b outSpan) int {
 // appendGrouped appends the TracesData records of spans, sorted by group:
 // a ResourceSpans per run of res, a ScopeSpans in it per run of scope.
 func appendGrouped(dst []byte, spans []outSpan, src spanSource) []byte {
+	var runs []scopeRun // of one resource: sized first, for the length prefix
 	for i := 0; i < len(spans); {
 		j := i
 		for j < len(spans) && spans[j].res == spans[i].res {
@@ -46,41 +47,49 @@ func appendGrouped(dst []byte, spans []outSpan, src spanSource) []byte {
 		}
 		res := src.resource(spans[i].i)
 		size := len(res)
+		runs = runs[:0]
 		for k := i; k < j; {
-			l, n := scopeRun(spans, k, j, src)
-			size += sizeLen(n)
-			k = l
+			r := nextScopeRun(spans, k, j, src)
+			runs = append(runs, r)
+			size += sizeLen(r.size)
+			k = r.end
 		}
 		dst = protowire.AppendTag(dst, fieldTracesResourceSpans, protowire.BytesType)
 		dst = protowire.AppendVarint(dst, uint64(size))
 		dst = append(dst, res...)
-		for k := i; k < j; {
-			l, n := scopeRun(spans, k, j, src)
+		k := i
+		for _, r := range runs {
 			dst = protowire.AppendTag(dst, fieldRSScopeSpans, protowire.BytesType)
-			dst = protowire.AppendVarint(dst, uint64(n))
-			dst = append(dst, src.scope(spans[k].i)...)
-			for _, s := range spans[k:l] {
+			dst = protowire.AppendVarint(dst, uint64(r.size))
+			dst = append(dst, r.scope...)
+			for _, s := range spans[k:r.end] {
 				dst = protowire.AppendTag(dst, fieldSSSpans, protowire.BytesType)
 				dst = protowire.AppendVarint(dst, uint64(s.size))
 				dst = src.appendSpan(dst, s.i)
 			}
-			k = l
+			k = r.end
 		}
 		i = j
 	}
 	return dst
 }
 
-// scopeRun returns the end of the run of spans[k:end] that share spans[k]'s
-// scope, and the size of their ScopeSpans encoding.
-func scopeRun(spans []outSpan, k, end int, src spanSource) (int, int) {
-	n := len(src.scope(spans[k].i))
-	l := k
-	for l < end && spans[l].scope == spans[k].scope {
-		n += sizeLen(spans[l].size)
-		l++
+// scopeRun is a run of spans that share a scope: one ScopeSpans.
+type scopeRun struct {
+	end   int    // index past the run's last span
+	scope []byte // the ScopeSpans encoding without spans
+	size  int    // of the ScopeSpans encoding, spans included
+}
+
+// nextScopeRun returns the run of spans[k:end] that share spans[k]'s scope.
+func nextScopeRun(spans []outSpan, k, end int, src spanSource) scopeRun {
+	r := scopeRun{end: k, scope: src.scope(spans[k].i)}
+	r.size = len(r.scope)
+	for r.end < end && spans[r.end].scope == spans[k].scope {
+		r.size += sizeLen(spans[r.end].size)
+		r.end++
 	}
-	return l, n
+	return r
 }
 
 // sizeLen is the size of a length-delimited record of n bytes with a
